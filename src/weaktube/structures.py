@@ -1,0 +1,483 @@
+"""Typed records for weaktube's file formats, with strict loading and atomic saving.
+
+Formats (documented with examples in ``docs/FORMATS.md``):
+
+* ``weaktube/annotations@1`` -> :class:`AnnotationSet` of :class:`VideoRecord`, each with
+  :class:`Tube` (per-frame boxes, absolute pixels ``[x1, y1, x2, y2]`` of the video's
+  ``width x height``, 0-based ``start_frame``) and :class:`Segment` (seconds; frame ``f`` is
+  inside when ``start <= f / fps < end``).
+* ``weaktube/detections@1`` -> :class:`Detections` (columnar arrays; one row per box).
+
+Every loading problem raises :class:`AnnotationError` whose message names the file, video, tube,
+frame and field concerned.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from weaktube.fileio import atomic_write_json
+
+ANNOTATIONS_FORMAT = "weaktube/annotations@1"
+DETECTIONS_FORMAT = "weaktube/detections@1"
+TUBES_FORMAT = "weaktube/tubes@1"
+SEGMENTS_FORMAT = "weaktube/segments@1"
+
+# Slack for boxes touching the border: annotators and resizers produce x2 == width + a rounding.
+BOX_BORDER_TOLERANCE = 1.0
+
+
+class AnnotationError(ValueError):
+    """A malformed annotation or prediction file; the message names where the problem is."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | os.PathLike | None = None,
+        video: str | None = None,
+        tube: int | None = None,
+        segment: int | None = None,
+        frame: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        where = []
+        if file is not None:
+            where.append(f"file {str(file)!r}")
+        if video is not None:
+            where.append(f"video {video!r}")
+        if tube is not None:
+            where.append(f"tube {tube}")
+        if segment is not None:
+            where.append(f"segment {segment}")
+        if frame is not None:
+            where.append(f"frame {frame}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        self.file, self.video, self.tube, self.frame, self.field = file, video, tube, frame, field
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+# ------------------------------------------------------------------------------ annotations
+@dataclass
+class Tube:
+    """One actor performing one action over consecutive frames.
+
+    ``boxes[i]`` is the box in frame ``start_frame + i``: ``[T, 4]`` float, absolute pixels.
+    """
+
+    label: int
+    start_frame: int
+    boxes: np.ndarray
+
+    @property
+    def end_frame(self) -> int:
+        """Exclusive end frame (0-based)."""
+        return self.start_frame + len(self.boxes)
+
+    def box_at(self, frame: int) -> np.ndarray | None:
+        """``[4]`` box in ``frame``, or None outside the tube."""
+        if self.start_frame <= frame < self.end_frame:
+            return self.boxes[frame - self.start_frame]
+        return None
+
+    def to_dict(self) -> dict:
+        return {
+            "label": int(self.label),
+            "start_frame": int(self.start_frame),
+            "boxes": [[round(float(v), 2) for v in b] for b in self.boxes],
+        }
+
+
+@dataclass
+class Segment:
+    """A temporal action instance: ``label`` from ``start`` to ``end`` seconds."""
+
+    label: int
+    start: float
+    end: float
+
+    def frame_range(self, fps: float) -> tuple[int, int]:
+        """0-based ``[first, end)`` frames inside: ``start <= f / fps < end``."""
+        first = math.ceil(self.start * fps - 1e-9)
+        end = math.ceil(self.end * fps - 1e-9)
+        return max(first, 0), max(end, 0)
+
+    def to_dict(self) -> dict:
+        return {"label": int(self.label), "start": round(float(self.start), 4),
+                "end": round(float(self.end), 4)}
+
+
+@dataclass
+class VideoRecord:
+    """One video: its geometry, split, box tubes and temporal segments."""
+
+    name: str
+    num_frames: int
+    width: int
+    height: int
+    fps: float
+    split: str
+    tubes: list[Tube] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    path: str | None = None
+
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+        return self.num_frames / self.fps
+
+    def boxes_at(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """Ground truth in ``frame``: boxes ``[M, 4]`` (pixels) and labels ``[M]``."""
+        boxes, labels = [], []
+        for t in self.tubes:
+            b = t.box_at(frame)
+            if b is not None:
+                boxes.append(b)
+                labels.append(t.label)
+        if not boxes:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
+        return np.stack(boxes).astype(np.float32), np.asarray(labels, np.int64)
+
+    def segment_labels(self) -> np.ndarray:
+        """``[num_frames]`` int: the label of the segment covering each frame, -1 for none.
+
+        Where segments overlap, the later one in the list wins.
+        """
+        out = np.full(self.num_frames, -1, np.int64)
+        for s in self.segments:
+            a, b = s.frame_range(self.fps)
+            out[a : min(b, self.num_frames)] = s.label
+        return out
+
+    def to_dict(self) -> dict:
+        d: dict[str, Any] = {
+            "name": self.name,
+            "num_frames": int(self.num_frames),
+            "width": int(self.width),
+            "height": int(self.height),
+            "fps": float(self.fps),
+            "split": self.split,
+            "tubes": [t.to_dict() for t in self.tubes],
+            "segments": [s.to_dict() for s in self.segments],
+        }
+        if self.path is not None:
+            d["path"] = self.path
+        return d
+
+
+@dataclass
+class AnnotationSet:
+    """A dataset: class names (index = label) and videos."""
+
+    classes: list[str]
+    videos: list[VideoRecord]
+
+    def __post_init__(self) -> None:
+        self._by_name = {v.name: v for v in self.videos}
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, name: str) -> VideoRecord:
+        return self._by_name[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def split(self, name: str | Sequence[str]) -> AnnotationSet:
+        """The videos whose split is ``name`` (or one of ``name``)."""
+        names = {name} if isinstance(name, str) else set(name)
+        return AnnotationSet(list(self.classes), [v for v in self.videos if v.split in names])
+
+    def subset(self, video_names: Iterable[str]) -> AnnotationSet:
+        keep = set(video_names)
+        return AnnotationSet(list(self.classes), [v for v in self.videos if v.name in keep])
+
+    def without_boxes(self, split: str | None = "train") -> AnnotationSet:
+        """A weak copy: tubes removed from the videos of ``split`` (all when None); segments kept."""
+        videos = []
+        for v in self.videos:
+            strip = split is None or v.split == split
+            videos.append(VideoRecord(v.name, v.num_frames, v.width, v.height, v.fps, v.split,
+                                      [] if strip else list(v.tubes), list(v.segments), v.path))
+        return AnnotationSet(list(self.classes), videos)
+
+    def statistics(self) -> dict:
+        """Counts per split and per class, for ``weaktube data check``."""
+        stats: dict[str, Any] = {"classes": len(self.classes), "videos": len(self.videos),
+                                 "splits": {}}
+        for v in self.videos:
+            s = stats["splits"].setdefault(v.split, {"videos": 0, "frames": 0, "tubes": 0,
+                                                     "boxes": 0, "segments": 0,
+                                                     "videos_without_boxes": 0})
+            s["videos"] += 1
+            s["frames"] += v.num_frames
+            s["tubes"] += len(v.tubes)
+            s["boxes"] += sum(len(t.boxes) for t in v.tubes)
+            s["segments"] += len(v.segments)
+            s["videos_without_boxes"] += int(not v.tubes)
+        per_class = np.zeros(len(self.classes), np.int64)
+        for v in self.videos:
+            for t in v.tubes:
+                per_class[t.label] += 1
+        stats["tubes_per_class"] = {c: int(n) for c, n in zip(self.classes, per_class)}
+        return stats
+
+    # ---------------------------------------------------------------------- serialisation
+    def to_dict(self) -> dict:
+        return {"format": ANNOTATIONS_FORMAT, "classes": list(self.classes),
+                "videos": [v.to_dict() for v in self.videos]}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Validate, then write atomically."""
+        self.validate(path)
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> AnnotationSet:
+        """Read and validate a ``weaktube/annotations@1`` file."""
+        data = _read_json(path)
+        return cls.from_dict(data, file=path)
+
+    @classmethod
+    def from_dict(cls, data: Any, file: str | os.PathLike | None = None) -> AnnotationSet:
+        if not isinstance(data, dict):
+            raise AnnotationError("top level must be a JSON object", file=file)
+        fmt = data.get("format", ANNOTATIONS_FORMAT)
+        if fmt != ANNOTATIONS_FORMAT:
+            raise AnnotationError(f"expected format {ANNOTATIONS_FORMAT!r}, got {fmt!r}",
+                                  file=file, field="format")
+        classes = _require(data, "classes", list, file=file)
+        if not classes or not all(isinstance(c, str) and c for c in classes):
+            raise AnnotationError("must be a non-empty list of class names", file=file,
+                                  field="classes")
+        if len(set(classes)) != len(classes):
+            raise AnnotationError("class names must be unique", file=file, field="classes")
+        raw_videos = _require(data, "videos", list, file=file)
+        videos = [_parse_video(v, i, len(classes), file) for i, v in enumerate(raw_videos)]
+        out = cls(list(classes), videos)
+        out.validate(file)
+        return out
+
+    def validate(self, file: str | os.PathLike | None = None) -> None:
+        """Check every constraint of the format; raise :class:`AnnotationError` on the first."""
+        seen: set[str] = set()
+        k = len(self.classes)
+        for v in self.videos:
+            if v.name in seen:
+                raise AnnotationError("duplicate video name", file=file, video=v.name,
+                                      field="name")
+            seen.add(v.name)
+            for fname, val in (("num_frames", v.num_frames), ("width", v.width),
+                               ("height", v.height)):
+                if int(val) <= 0:
+                    raise AnnotationError(f"must be positive, got {val}", file=file,
+                                          video=v.name, field=fname)
+            if not (v.fps > 0 and math.isfinite(v.fps)):
+                raise AnnotationError(f"must be a positive number, got {v.fps}", file=file,
+                                      video=v.name, field="fps")
+            if not v.split:
+                raise AnnotationError("must be a non-empty string", file=file, video=v.name,
+                                      field="split")
+            for ti, t in enumerate(v.tubes):
+                _validate_tube(t, ti, v, k, file)
+            for si, s in enumerate(v.segments):
+                if not 0 <= s.label < k:
+                    raise AnnotationError(f"label {s.label} is not a class index 0..{k - 1}",
+                                          file=file, video=v.name, segment=si, field="label")
+                if not (math.isfinite(s.start) and math.isfinite(s.end)) or s.end <= s.start:
+                    raise AnnotationError(f"needs start < end, got {s.start}..{s.end}",
+                                          file=file, video=v.name, segment=si, field="end")
+                if s.start < -1e-6 or s.end > v.duration + 1.0 / v.fps + 1e-6:
+                    raise AnnotationError(
+                        f"{s.start}..{s.end} s lies outside the video (0..{v.duration:.3f} s)",
+                        file=file, video=v.name, segment=si, field="start" if s.start < 0
+                        else "end")
+
+
+def _validate_tube(t: Tube, ti: int, v: VideoRecord, k: int, file) -> None:
+    if not 0 <= t.label < k:
+        raise AnnotationError(f"label {t.label} is not a class index 0..{k - 1}", file=file,
+                              video=v.name, tube=ti, field="label")
+    if t.start_frame < 0:
+        raise AnnotationError(f"must be >= 0, got {t.start_frame}", file=file, video=v.name,
+                              tube=ti, field="start_frame")
+    b = t.boxes
+    if b.ndim != 2 or b.shape[1] != 4 or len(b) == 0:
+        raise AnnotationError(f"must be a non-empty list of [x1, y1, x2, y2], got shape "
+                              f"{tuple(b.shape)}", file=file, video=v.name, tube=ti,
+                              field="boxes")
+    if t.end_frame > v.num_frames:
+        raise AnnotationError(
+            f"tube runs to frame {t.end_frame - 1} but the video has {v.num_frames} frames",
+            file=file, video=v.name, tube=ti, frame=t.end_frame - 1, field="boxes")
+    bad = ~np.isfinite(b).all(axis=1)
+    msg = "box is not finite"
+    if not bad.any():
+        bad = (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])
+        msg = "box needs x1 < x2 and y1 < y2"
+    if not bad.any():
+        tol = BOX_BORDER_TOLERANCE
+        bad = ((b[:, 0] < -tol) | (b[:, 1] < -tol) | (b[:, 2] > v.width + tol)
+               | (b[:, 3] > v.height + tol))
+        msg = f"box lies outside the {v.width}x{v.height} frame"
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise AnnotationError(f"{msg}: {b[i].tolist()}", file=file, video=v.name, tube=ti,
+                              frame=t.start_frame + i, field="boxes")
+
+
+def _require(d: dict, key: str, typ: type | tuple, **where) -> Any:
+    if key not in d:
+        raise AnnotationError("missing", field=key, **where)
+    val = d[key]
+    if not isinstance(val, typ) or isinstance(val, bool) and typ is not bool:
+        tn = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
+        raise AnnotationError(f"must be {tn}, got {type(val).__name__}", field=key, **where)
+    return val
+
+
+def _parse_video(d: Any, index: int, k: int, file) -> VideoRecord:
+    if not isinstance(d, dict):
+        raise AnnotationError(f"videos[{index}] must be an object", file=file, field="videos")
+    name = d.get("name")
+    if not isinstance(name, str) or not name:
+        raise AnnotationError(f"videos[{index}] needs a non-empty string", file=file,
+                              field="name")
+    w = {"file": file, "video": name}
+    num = (int, float)
+    tubes = []
+    for ti, td in enumerate(_require(d, "tubes", list, **w) if "tubes" in d else []):
+        if not isinstance(td, dict):
+            raise AnnotationError("must be an object", tube=ti, field="tubes", **w)
+        label = _require(td, "label", int, tube=ti, **w)
+        start = _require(td, "start_frame", int, tube=ti, **w)
+        raw = _require(td, "boxes", list, tube=ti, **w)
+        try:
+            boxes = np.asarray(raw, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise AnnotationError("boxes must be a list of [x1, y1, x2, y2] numbers", tube=ti,
+                                  field="boxes", **w) from None
+        tubes.append(Tube(label, start, boxes.reshape(-1, 4) if boxes.size == 0 else boxes))
+    segments = []
+    for si, sd in enumerate(_require(d, "segments", list, **w) if "segments" in d else []):
+        if not isinstance(sd, dict):
+            raise AnnotationError("must be an object", segment=si, field="segments", **w)
+        segments.append(Segment(_require(sd, "label", int, segment=si, **w),
+                                float(_require(sd, "start", num, segment=si, **w)),
+                                float(_require(sd, "end", num, segment=si, **w))))
+    path = d.get("path")
+    if path is not None and not isinstance(path, str):
+        raise AnnotationError("must be a string", field="path", **w)
+    return VideoRecord(
+        name=name,
+        num_frames=_require(d, "num_frames", int, **w),
+        width=_require(d, "width", int, **w),
+        height=_require(d, "height", int, **w),
+        fps=float(_require(d, "fps", num, **w)),
+        split=_require(d, "split", str, **w),
+        tubes=tubes,
+        segments=segments,
+        path=path,
+    )
+
+
+def _read_json(path: str | os.PathLike) -> Any:
+    p = Path(path)
+    if not p.is_file():
+        raise AnnotationError("file not found", file=path)
+    try:
+        with open(p, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise AnnotationError(f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})",
+                              file=path) from None
+    except UnicodeDecodeError:
+        raise AnnotationError("not UTF-8 text", file=path) from None
+
+
+# ------------------------------------------------------------------------------- detections
+@dataclass
+class Detections:
+    """Per-frame detections, columnar. ``D`` rows.
+
+    ``videos [D]`` video names, ``frames [D]`` 0-based, ``labels [D]`` class index,
+    ``scores [D]`` in [0, 1], ``boxes [D, 4]`` absolute pixels ``[x1, y1, x2, y2]``.
+    """
+
+    videos: np.ndarray
+    frames: np.ndarray
+    labels: np.ndarray
+    scores: np.ndarray
+    boxes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                   np.zeros(0, np.float32), np.zeros((0, 4), np.float32))
+
+    @classmethod
+    def concat(cls, parts: Sequence[Detections]) -> Detections:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                     ("videos", "frames", "labels", "scores", "boxes")))
+
+    def to_dict(self) -> dict:
+        return {"format": DETECTIONS_FORMAT, "detections": [
+            {"video": str(v), "frame": int(f), "label": int(c), "score": round(float(s), 5),
+             "box": [round(float(x), 2) for x in b]}
+            for v, f, c, s, b in zip(self.videos, self.frames, self.labels, self.scores,
+                                     self.boxes)]}
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Detections:
+        data = _read_json(path)
+        if not isinstance(data, dict) or not isinstance(data.get("detections"), list):
+            raise AnnotationError("expected an object with a 'detections' list", file=path,
+                                  field="detections")
+        fmt = data.get("format", DETECTIONS_FORMAT)
+        if fmt != DETECTIONS_FORMAT:
+            raise AnnotationError(f"expected format {DETECTIONS_FORMAT!r}, got {fmt!r}",
+                                  file=path, field="format")
+        rows = data["detections"]
+        n = len(rows)
+        videos = np.empty(n, object)
+        frames = np.zeros(n, np.int64)
+        labels = np.zeros(n, np.int64)
+        scores = np.zeros(n, np.float32)
+        boxes = np.zeros((n, 4), np.float32)
+        for i, r in enumerate(rows):
+            try:
+                videos[i] = str(r["video"])
+                frames[i] = int(r["frame"])
+                labels[i] = int(r["label"])
+                scores[i] = float(r["score"])
+                boxes[i] = r["box"]
+            except (KeyError, TypeError, ValueError) as e:
+                raise AnnotationError(f"detection {i} is malformed ({e!r})", file=path,
+                                      field="detections") from None
+            if frames[i] < 0:
+                raise AnnotationError(f"detection {i} has a negative frame", file=path,
+                                      video=videos[i], frame=int(frames[i]), field="frame")
+        return cls(videos, frames, labels, scores, boxes)
