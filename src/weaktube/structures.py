@@ -104,6 +104,9 @@ class Segment:
     label: int
     start: float
     end: float
+    # True for instances the dataset marks as ambiguous (THUMOS14's "Ambiguous"): kept out of
+    # the ground truth by the evaluator, never used as a training label.
+    ambiguous: bool = False
 
     def frame_range(self, fps: float) -> tuple[int, int]:
         """0-based ``[first, end)`` frames inside: ``start <= f / fps < end``."""
@@ -112,8 +115,11 @@ class Segment:
         return max(first, 0), max(end, 0)
 
     def to_dict(self) -> dict:
-        return {"label": int(self.label), "start": round(float(self.start), 4),
-                "end": round(float(self.end), 4)}
+        d = {"label": int(self.label), "start": round(float(self.start), 4),
+             "end": round(float(self.end), 4)}
+        if self.ambiguous:
+            d["ambiguous"] = True
+        return d
 
 
 @dataclass
@@ -154,6 +160,8 @@ class VideoRecord:
         """
         out = np.full(self.num_frames, -1, np.int64)
         for s in self.segments:
+            if s.ambiguous:
+                continue
             a, b = s.frame_range(self.fps)
             out[a : min(b, self.num_frames)] = s.label
         return out
@@ -281,9 +289,12 @@ class AnnotationSet:
                 raise AnnotationError("duplicate video name", file=file, video=v.name,
                                       field="name")
             seen.add(v.name)
-            for fname, val in (("num_frames", v.num_frames), ("width", v.width),
-                               ("height", v.height)):
-                if int(val) <= 0:
+            if v.num_frames <= 0:
+                raise AnnotationError(f"must be positive, got {v.num_frames}", file=file,
+                                      video=v.name, field="num_frames")
+            # width/height 0 = unknown: allowed for temporal-only videos (no tubes).
+            for fname, val in (("width", v.width), ("height", v.height)):
+                if val < 0 or (val == 0 and v.tubes):
                     raise AnnotationError(f"must be positive, got {val}", file=file,
                                           video=v.name, field=fname)
             if not (v.fps > 0 and math.isfinite(v.fps)):
@@ -376,9 +387,12 @@ def _parse_video(d: Any, index: int, k: int, file) -> VideoRecord:
     for si, sd in enumerate(_require(d, "segments", list, **w) if "segments" in d else []):
         if not isinstance(sd, dict):
             raise AnnotationError("must be an object", segment=si, field="segments", **w)
+        ambiguous = sd.get("ambiguous", False)
+        if not isinstance(ambiguous, bool):
+            raise AnnotationError("must be true or false", segment=si, field="ambiguous", **w)
         segments.append(Segment(_require(sd, "label", int, segment=si, **w),
                                 float(_require(sd, "start", num, segment=si, **w)),
-                                float(_require(sd, "end", num, segment=si, **w))))
+                                float(_require(sd, "end", num, segment=si, **w)), ambiguous))
     path = d.get("path")
     if path is not None and not isinstance(path, str):
         raise AnnotationError("must be a string", field="path", **w)
