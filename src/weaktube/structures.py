@@ -495,3 +495,173 @@ class Detections:
                 raise AnnotationError(f"detection {i} has a negative frame", file=path,
                                       video=videos[i], frame=int(frames[i]), field="frame")
         return cls(videos, frames, labels, scores, boxes)
+
+
+# -------------------------------------------------------------------------- tube predictions
+def _pred_rows(path: str | os.PathLike, key: str, fmt: str) -> list:
+    """The list under ``key`` of a prediction file whose ``format`` must be ``fmt``."""
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise AnnotationError("top level must be a JSON object", file=path)
+    if data.get("format") != fmt:
+        raise AnnotationError(f"expected format {fmt!r}, got {data.get('format')!r}", file=path,
+                              field="format")
+    rows = data.get(key)
+    if not isinstance(rows, list):
+        raise AnnotationError(f"expected a list under {key!r}", file=path, field=key)
+    return rows
+
+
+def _pred_value(row: Any, key: str, kind: type, **where) -> Any:
+    """``row[key]`` checked to be a str (non-empty), an int (not bool) or a finite number."""
+    if not isinstance(row, dict):
+        raise AnnotationError("must be an object", **where)
+    if key not in row:
+        raise AnnotationError("missing", field=key, **where)
+    val = row[key]
+    if kind is str:
+        ok = isinstance(val, str) and bool(val)
+    elif kind is int:
+        ok = isinstance(val, int) and not isinstance(val, bool)
+    else:
+        ok = (isinstance(val, (int, float)) and not isinstance(val, bool)
+              and math.isfinite(val))
+    if not ok:
+        want = {str: "a non-empty string", int: "an integer"}.get(kind, "a finite number")
+        raise AnnotationError(f"must be {want}, got {val!r}", field=key, **where)
+    return val
+
+
+@dataclass
+class TubePredictions:
+    """Predicted action tubes (``weaktube/tubes@1``), columnar. ``N`` tubes.
+
+    ``videos [N]`` video names, ``labels [N]`` class index, ``scores [N]`` (higher = more
+    confident), ``start_frames [N]`` 0-based first frame, ``boxes`` a list of ``N`` arrays
+    ``[T_i, 4]`` absolute pixels ``[x1, y1, x2, y2]``; row ``j`` is the box in frame
+    ``start_frames[i] + j`` (one box per frame, no gaps).
+    """
+
+    videos: np.ndarray
+    labels: np.ndarray
+    scores: np.ndarray
+    start_frames: np.ndarray
+    boxes: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """``[N]`` frames per tube."""
+        return np.asarray([len(b) for b in self.boxes], dtype=np.int64)
+
+    @classmethod
+    def empty(cls) -> TubePredictions:
+        return cls(np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0, np.float64),
+                   np.zeros(0, np.int64), [])
+
+    def to_dict(self) -> dict:
+        return {"format": TUBES_FORMAT, "tubes": [
+            {"video": str(v), "label": int(c), "score": round(float(s), 6),
+             "start_frame": int(f), "boxes": [[round(float(x), 2) for x in b] for b in bx]}
+            for v, c, s, f, bx in zip(self.videos, self.labels, self.scores, self.start_frames,
+                                      self.boxes, strict=True)]}
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TubePredictions:
+        """Read a ``weaktube/tubes@1`` file; any problem raises :class:`AnnotationError`."""
+        rows = _pred_rows(path, "tubes", TUBES_FORMAT)
+        n = len(rows)
+        videos = np.empty(n, object)
+        labels = np.zeros(n, np.int64)
+        scores = np.zeros(n, np.float64)
+        starts = np.zeros(n, np.int64)
+        boxes: list[np.ndarray] = []
+        for i, r in enumerate(rows):
+            w: dict[str, Any] = {"file": path, "tube": i}
+            videos[i] = _pred_value(r, "video", str, **w)
+            w["video"] = videos[i]
+            labels[i] = _pred_value(r, "label", int, **w)
+            scores[i] = _pred_value(r, "score", float, **w)
+            starts[i] = _pred_value(r, "start_frame", int, **w)
+            if labels[i] < 0:
+                raise AnnotationError(f"must be >= 0, got {labels[i]}", field="label", **w)
+            if starts[i] < 0:
+                raise AnnotationError(f"must be >= 0, got {starts[i]}", field="start_frame", **w)
+            raw = r.get("boxes")
+            try:
+                b = np.asarray(raw, dtype=np.float64)
+            except (TypeError, ValueError):
+                b = np.zeros((0, 3))
+            if not isinstance(raw, list) or b.ndim != 2 or b.shape[1] != 4 or len(b) == 0:
+                raise AnnotationError("must be a non-empty list of [x1, y1, x2, y2]",
+                                      field="boxes", **w)
+            bad = ~np.isfinite(b).all(axis=1) | (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
+            if bad.any():
+                j = int(np.argmax(bad))
+                raise AnnotationError(f"box must be finite with x1 <= x2, y1 <= y2: "
+                                      f"{b[j].tolist()}", field="boxes",
+                                      frame=int(starts[i]) + j, **w)
+            boxes.append(b)
+        return cls(videos, labels, scores, starts, boxes)
+
+
+# ----------------------------------------------------------------------- segment predictions
+@dataclass
+class SegmentPredictions:
+    """Predicted temporal action segments (``weaktube/segments@1``), columnar. ``N`` rows.
+
+    ``videos [N]`` names, ``labels [N]`` class index, ``scores [N]``, ``starts [N]`` and
+    ``ends [N]`` in seconds from the start of the video (``start < end``).
+    """
+
+    videos: np.ndarray
+    labels: np.ndarray
+    scores: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @classmethod
+    def empty(cls) -> SegmentPredictions:
+        return cls(np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0, np.float64),
+                   np.zeros(0, np.float64), np.zeros(0, np.float64))
+
+    def to_dict(self) -> dict:
+        return {"format": SEGMENTS_FORMAT, "segments": [
+            {"video": str(v), "label": int(c), "score": round(float(s), 6),
+             "start": round(float(a), 4), "end": round(float(b), 4)}
+            for v, c, s, a, b in zip(self.videos, self.labels, self.scores, self.starts,
+                                     self.ends, strict=True)]}
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> SegmentPredictions:
+        """Read a ``weaktube/segments@1`` file; any problem raises :class:`AnnotationError`."""
+        rows = _pred_rows(path, "segments", SEGMENTS_FORMAT)
+        n = len(rows)
+        videos = np.empty(n, object)
+        labels = np.zeros(n, np.int64)
+        scores, starts, ends = (np.zeros(n, np.float64) for _ in range(3))
+        for i, r in enumerate(rows):
+            w: dict[str, Any] = {"file": path, "segment": i}
+            videos[i] = _pred_value(r, "video", str, **w)
+            w["video"] = videos[i]
+            labels[i] = _pred_value(r, "label", int, **w)
+            scores[i] = _pred_value(r, "score", float, **w)
+            starts[i] = _pred_value(r, "start", float, **w)
+            ends[i] = _pred_value(r, "end", float, **w)
+            if labels[i] < 0:
+                raise AnnotationError(f"must be >= 0, got {labels[i]}", field="label", **w)
+            if ends[i] <= starts[i]:
+                raise AnnotationError(f"needs start < end, got {starts[i]}..{ends[i]}",
+                                      field="end", **w)
+        return cls(videos, labels, scores, starts, ends)

@@ -1,0 +1,230 @@
+"""The ``weaktube`` command line. Each subcommand parses its arguments and calls library
+functions; nothing below this module reads ``argparse`` namespaces."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from weaktube.structures import AnnotationError
+
+EXIT_BAD_INPUT = 2
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML file of config overrides (see configs/)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key, e.g. train.lr=0.01 (repeatable)")
+
+
+def cmd_synth(a: argparse.Namespace) -> int:
+    from weaktube.data.synthetic import PRESETS, generate
+
+    out = generate(PRESETS[a.preset](), seed=a.seed, out_dir=Path(a.out), progress=True)
+    print(f"wrote the {a.preset!r} synthetic benchmark (seed {a.seed}) to {a.out}")
+    for k, v in vars(out).items():
+        print(f"  {k}: {v}")
+    return 0
+
+
+def cmd_data_check(a: argparse.Namespace) -> int:
+    from weaktube.data.video import VideoError, find_video, probe_video
+    from weaktube.structures import AnnotationSet
+
+    ann = AnnotationSet.load(a.file)
+    stats = ann.statistics()
+    if a.split and not ann.split(a.split).videos:
+        raise AnnotationError(f"split {a.split!r} has no videos", file=a.file, field="split")
+    if a.videos:
+        checked = 0
+        for v in ann.videos:
+            try:
+                info = probe_video(find_video(a.videos, v.name, v.path))
+            except VideoError as e:
+                raise AnnotationError(str(e), file=a.file, video=v.name, field="path") from None
+            if info.num_frames != v.num_frames:
+                raise AnnotationError(f"annotation says {v.num_frames} frames, the video has "
+                                      f"{info.num_frames}", file=a.file, video=v.name,
+                                      field="num_frames")
+            if v.width and (info.width, info.height) != (v.width, v.height):
+                raise AnnotationError(f"annotation says {v.width}x{v.height}, the video is "
+                                      f"{info.width}x{info.height}", file=a.file, video=v.name,
+                                      field="width")
+            checked += 1
+        stats["videos_decoded_and_checked"] = checked
+    print(json.dumps(stats, indent=2))
+    print(f"OK: {a.file} is a valid weaktube/annotations@1 file")
+    return 0
+
+
+def cmd_data_convert(a: argparse.Namespace) -> int:
+    from weaktube.data.readers import convert
+
+    ann = convert(Path(a.src), a.format)
+    ann.save(a.out)
+    s = ann.statistics()
+    print(f"wrote {a.out}: {s['videos']} videos, {s['classes']} classes, splits "
+          f"{ {k: v['videos'] for k, v in s['splits'].items()} }")
+    return 0
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from weaktube.config import load_config
+    from weaktube.train.engine import fit
+
+    sets = list(a.set)
+    for key, val in (("data.annotations", a.annotations), ("data.videos", a.videos),
+                     ("train.device", a.device), ("train.seed", a.seed),
+                     ("train.stage", a.stage)):
+        if val is not None:
+            sets.append(f"{key}={val}")
+    cfg = load_config(a.config, sets)
+    result = fit(cfg, a.out)
+    print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
+    return 0
+
+
+def cmd_detect(a: argparse.Namespace) -> int:
+    import torch
+
+    from weaktube.data.dataset import FrameStore
+    from weaktube.data.video import read_video
+    from weaktube.infer.detect import detect_frames, detect_videos
+    from weaktube.model import DetectorConfig, build_detector
+    from weaktube.structures import AnnotationSet
+    from weaktube.train.checkpoint import load_checkpoint
+    from weaktube.train.engine import resolve_device
+
+    device = resolve_device(a.device)
+    ckpt = load_checkpoint(a.checkpoint, map_location=device)
+    dcfg = DetectorConfig.from_dict(ckpt["detector"])
+    model = build_detector(dcfg).to(device)
+    model.load_state_dict(ckpt["model"])
+    frame_stride = ckpt["config"]["data"]["frame_stride"]
+    kw = dict(clip_len=dcfg.clip_len, frame_stride=frame_stride, img_size=dcfg.img_size,
+              keyframe_stride=a.keyframe_stride, batch_size=a.batch_size, device=device)
+    with torch.inference_mode():
+        if a.video:
+            frames = read_video(a.video)
+            dets = detect_frames(model, frames, Path(a.video).stem, **kw)
+        else:
+            if not (a.annotations and a.videos):
+                raise SystemExit("detect: give --video FILE, or --annotations and --videos")
+            ann = AnnotationSet.load(a.annotations)
+            ann = ann.split(a.split) if a.split else ann
+            dets = detect_videos(model, ann.videos, FrameStore(a.videos), **kw)
+    dets.save(a.out)
+    print(f"wrote {len(dets)} detections to {a.out}")
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from weaktube.evaluate import evaluate_all
+    from weaktube.structures import AnnotationSet, Detections
+
+    gt = AnnotationSet.load(a.gt)
+    gt = gt.split(a.split) if a.split else gt
+    if not gt.videos:
+        raise AnnotationError(f"split {a.split!r} has no videos", file=a.gt, field="split")
+    dets = Detections.load(a.detections) if a.detections else None
+    kwargs = {}
+    if a.tubes:
+        from weaktube.structures import TubePredictions
+        kwargs["tubes"] = TubePredictions.load(a.tubes)
+    if a.segments:
+        from weaktube.structures import SegmentPredictions
+        kwargs["segments"] = SegmentPredictions.load(a.segments)
+    report = evaluate_all(gt, detections=dets, protocol=a.protocol, **kwargs)
+    print(report.format_table() if hasattr(report, "format_table") else report)
+    if a.json:
+        print(json.dumps({"metrics": report.metrics}))
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from weaktube.demo import run_demo
+
+    run_demo(Path(a.out), seed=a.seed, preset=a.preset, device=a.device)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="weaktube", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="render the built-in synthetic benchmark")
+    s.add_argument("--preset", choices=["demo", "bench"], default="demo")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="output folder")
+    s.set_defaults(func=cmd_synth)
+
+    d = sub.add_parser("data", help="annotation files: check, convert")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    c = dsub.add_parser("check", help="validate a weaktube/annotations@1 file, print statistics")
+    c.add_argument("file")
+    c.add_argument("--videos", help="video root: also decode every video and check it")
+    c.add_argument("--split", help="fail when this split has no videos")
+    c.set_defaults(func=cmd_data_check)
+    v = dsub.add_parser("convert", help="convert a dataset's annotations to weaktube's format")
+    v.add_argument("src")
+    v.add_argument("--format", help="source format (auto-detected when unambiguous)")
+    v.add_argument("--out", required=True)
+    v.set_defaults(func=cmd_data_convert)
+
+    t = sub.add_parser("train", help="train a detector (source stage: boxes)")
+    _add_config_args(t)
+    t.add_argument("--annotations", help="annotation file (data.annotations)")
+    t.add_argument("--videos", help="video root (data.videos)")
+    t.add_argument("--stage", choices=["source", "target"])
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    t.add_argument("--seed", type=int)
+    t.add_argument("--out", required=True, help="run folder (resumes from its last.pt)")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("detect", help="run a checkpoint over videos -> detections@1 JSON")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--video", help="one video file or frame folder")
+    e.add_argument("--annotations", help="annotation file listing the videos")
+    e.add_argument("--videos", help="video root")
+    e.add_argument("--split", default="test", help="split of --annotations (default test)")
+    e.add_argument("--keyframe-stride", type=int, default=1)
+    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=cmd_detect)
+
+    v = sub.add_parser("evaluate", help="frame/video/temporal mAP against ground truth")
+    v.add_argument("--gt", required=True, help="annotation file")
+    v.add_argument("--split", default="test", help="ground-truth split scored (default test)")
+    v.add_argument("--detections")
+    v.add_argument("--tubes")
+    v.add_argument("--segments")
+    v.add_argument("--protocol", choices=["act", "yowo"], default="act")
+    v.add_argument("--json", action="store_true", help="last stdout line: {\"metrics\": ...}")
+    v.set_defaults(func=cmd_evaluate)
+
+    m = sub.add_parser("demo", help="synthetic data -> train -> evaluate -> rendered video")
+    m.add_argument("--out", default="runs/demo")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--preset", choices=["demo", "bench"], default="demo")
+    m.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    m.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AnnotationError as e:
+        print(f"weaktube: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"weaktube: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Experiment configuration: plain dataclasses with commented defaults, YAML overrides on top.
+
+A YAML file in ``configs/`` holds overrides only, nested like the dataclasses::
+
+    train:
+      epochs: 20
+      lr: 0.02
+    model:
+      variant: small
+
+``--set train.lr=0.01`` on the command line does the same for one key. The resolved config
+(including the detector's full :class:`~weaktube.model.detector.DetectorConfig`, anchors
+included) is stored in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from weaktube.data.transforms import AugmentConfig
+from weaktube.losses.detection import DetectionLossConfig
+from weaktube.model.decode import PostprocessConfig
+
+
+@dataclass
+class DataConfig:
+    annotations: str = ""  # weaktube/annotations@1 file
+    videos: str = ""  # video root: <root>/<name>.mp4 or <root>/<name>/ frame folders
+    train_split: str = "train"
+    test_split: str = "test"
+    frame_stride: int = 1  # frames between consecutive frames of a clip
+    keyframe_every: int = 1  # candidate training keyframes: every k-th frame
+    positive_fraction: float = 0.75  # share of sampled training clips whose keyframe has a box
+    workers: int = 0  # DataLoader worker processes (frames are decoded once, in memory)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class ModelChoice:
+    variant: str = "demo"  # detector factory: demo | small | paper (weaktube.model.VARIANTS)
+    num_anchors: int = 5  # anchors from k-means on the training boxes (paper: 5)
+    clip_len: int = 8  # N frames per clip (paper: 16)
+    img_size: int = 128  # square input side, multiple of 32 (paper: 416)
+    overrides: dict = field(default_factory=dict)  # extra DetectorConfig fields, e.g. widths
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "source"  # source (boxes) | target (temporal labels only; issue 3)
+    epochs: int = 10
+    clips_per_epoch: int = 2048  # clips drawn (weighted, with replacement) per epoch
+    batch_size: int = 16
+    optimizer: str = "sgd"  # sgd (the paper's) | adamw
+    lr: float = 0.05  # alpha: learning rate of branches 2 and 4 (internal loss); paper 0.05
+    global_lr_ratio: float = 0.1  # lambda: branches 1 and 3 learn at lambda * alpha (eq. 7)
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_iters: int = 100  # linear warm-up, then linear decay to 0 (paper: linear decay)
+    grad_clip: float = 10.0  # max gradient norm (0 = off)
+    amp: bool = False  # autocast: bf16 on CPU, fp16 (+ GradScaler) on CUDA
+    device: str = "auto"  # auto | cpu | cuda
+    seed: int = 0
+    log_every: int = 10  # iterations between metric lines
+    max_nonfinite: int = 20  # consecutive non-finite losses tolerated (steps skipped) before abort
+    threads: int = 0  # torch CPU threads (0 = torch's default)
+
+
+@dataclass
+class EvalConfig:
+    keyframe_stride: int = 1  # detect on every k-th frame of test videos
+    batch_size: int = 32
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+
+
+@dataclass
+class ExperimentConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelChoice = field(default_factory=ModelChoice)
+    loss: DetectionLossConfig = field(default_factory=DetectionLossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+class ConfigError(ValueError):
+    """An unknown key or a value of the wrong type in a config file or ``--set``."""
+
+
+def apply_overrides(cfg: Any, overrides: dict, where: str = "") -> Any:
+    """Return a copy of dataclass ``cfg`` with the nested ``overrides`` applied (type-checked)."""
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {overrides!r}")
+    hints = typing.get_type_hints(type(cfg))
+    changes = {}
+    names = {f.name for f in dataclasses.fields(cfg)}
+    for key, val in overrides.items():
+        path = f"{where}.{key}" if where else key
+        if key not in names:
+            raise ConfigError(f"unknown config key {path!r} (known: {', '.join(sorted(names))})")
+        cur = getattr(cfg, key)
+        if dataclasses.is_dataclass(cur):
+            changes[key] = apply_overrides(cur, val, path)
+        else:
+            changes[key] = _coerce(val, hints[key], path)
+    return dataclasses.replace(cfg, **changes)
+
+
+def _coerce(val: Any, typ: Any, path: str) -> Any:
+    if typ is float and isinstance(val, int) and not isinstance(val, bool):
+        return float(val)
+    if typ is dict:
+        if not isinstance(val, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {val!r}")
+        return val
+    if typ in (int, float, str, bool) and not (isinstance(val, typ) and
+                                               not (typ is int and isinstance(val, bool))):
+        raise ConfigError(f"{path}: expected {typ.__name__}, got {val!r}")
+    return val
+
+
+def parse_set(items: list[str]) -> dict:
+    """``["train.lr=0.01", "model.variant=small"]`` -> nested dict (values parsed as YAML)."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return out
+
+
+def load_config(path: str | os.PathLike | None = None, sets: list[str] | None = None,
+                base: ExperimentConfig | None = None) -> ExperimentConfig:
+    """Defaults <- YAML file <- ``--set`` items."""
+    cfg = base or ExperimentConfig()
+    if path:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+        try:
+            cfg = apply_overrides(cfg, data)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+    if sets:
+        cfg = apply_overrides(cfg, parse_set(sets))
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(d: dict) -> ExperimentConfig:
+    return apply_overrides(ExperimentConfig(), d)

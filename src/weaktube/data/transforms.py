@@ -1,0 +1,107 @@
+"""Joint spatial augmentation of clip frames and boxes (the paper's §4.1 recipe).
+
+One random affine transform per clip (shift up to ±``shift`` of the frame size, rotation up to
+±``rotation`` degrees, optional scale and horizontal flip) maps the original frames to the square
+network input; the same transform maps every box of every frame. Boxes are pixels in, pixels of
+the output square out.
+
+Rotated boxes: the corners of a rotated box overestimate the object (by up to ~15 % per side at
+10°). We transform the ellipse inscribed in the box instead and take its bounding box, which is
+exact for elliptical objects and a much tighter bound for people. (Decision recorded in
+``docs/DESIGN.md``.)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class AugmentConfig:
+    shift: float = 0.1  # max translation, fraction of the output size (paper: 0.1)
+    rotation: float = 10.0  # max rotation, degrees (paper: 10)
+    scale: float = 0.1  # max relative zoom in/out (not in the paper; mild, documented)
+    hflip: bool = True  # random horizontal flip (actions here are left/right symmetric)
+    color: float = 0.15  # brightness/contrast jitter amplitude (not in the paper)
+    time_reverse: float = 0.0  # probability of a time-reversed clip (paper: 1:1 mix on THUMOS)
+
+
+def resize_matrix(width: int, height: int, size: int) -> np.ndarray:
+    """``[2, 3]`` affine that stretches a ``width x height`` frame onto ``size x size``."""
+    return np.array([[size / width, 0.0, 0.0], [0.0, size / height, 0.0]])
+
+
+def random_matrix(rng: np.random.Generator, width: int, height: int, size: int,
+                  cfg: AugmentConfig) -> np.ndarray:
+    """``[2, 3]`` random affine: resize to ``size``, then rotate/scale/flip about the centre
+    and shift. Maps original pixel coordinates to output pixel coordinates."""
+    base = np.vstack([resize_matrix(width, height, size), [0, 0, 1]])  # [3, 3]
+    angle = math.radians(rng.uniform(-cfg.rotation, cfg.rotation))
+    zoom = 1.0 + rng.uniform(-cfg.scale, cfg.scale)
+    flip = -1.0 if cfg.hflip and rng.random() < 0.5 else 1.0
+    c = size / 2.0
+    tx, ty = rng.uniform(-cfg.shift, cfg.shift, size=2) * size
+    cos, sin = math.cos(angle) * zoom, math.sin(angle) * zoom
+    # about the centre: T(c + shift) . R.S . F . T(-c)
+    lin = np.array([[cos * flip, -sin], [sin * flip, cos]])
+    m = np.eye(3)
+    m[:2, :2] = lin
+    m[:2, 2] = np.array([c + tx, c + ty]) - lin @ np.array([c, c])
+    return (m @ base)[:2]
+
+
+def warp_frames(frames: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """``[T, H, W, 3]`` uint8 -> ``[T, size, size, 3]`` uint8 under the ``[2, 3]`` affine."""
+    return np.stack([
+        cv2.warpAffine(f, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REFLECT_101) for f in frames])
+
+
+def warp_boxes(boxes: np.ndarray, matrix: np.ndarray, size: int,
+               min_visible: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Map ``[M, 4]`` pixel boxes through the affine (inscribed-ellipse rule) and clip.
+
+    Returns the ``[M, 4]`` boxes in output pixels and a ``[M]`` bool mask of boxes that keep at
+    least ``min_visible`` of their (transformed) area inside the ``size x size`` output.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if len(boxes) == 0:
+        return np.zeros((0, 4), np.float32), np.zeros(0, bool)
+    ctr = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
+    a = (boxes[:, 2] - boxes[:, 0]) / 2  # semi-axes [M]
+    b = (boxes[:, 3] - boxes[:, 1]) / 2
+    lin, t = matrix[:, :2], matrix[:, 2]
+    new_ctr = ctr @ lin.T + t  # [M, 2]
+    hx = np.sqrt((lin[0, 0] * a) ** 2 + (lin[0, 1] * b) ** 2)
+    hy = np.sqrt((lin[1, 0] * a) ** 2 + (lin[1, 1] * b) ** 2)
+    out = np.stack([new_ctr[:, 0] - hx, new_ctr[:, 1] - hy,
+                    new_ctr[:, 0] + hx, new_ctr[:, 1] + hy], 1)
+    full = (out[:, 2] - out[:, 0]) * (out[:, 3] - out[:, 1])
+    out = np.clip(out, 0.0, size)
+    vis = (out[:, 2] - out[:, 0]) * (out[:, 3] - out[:, 1])
+    keep = (vis >= min_visible * np.maximum(full, 1e-9)) & (out[:, 2] - out[:, 0] > 1) & (
+        out[:, 3] - out[:, 1] > 1)
+    return out.astype(np.float32), keep
+
+
+def jitter_color(frames: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """Same brightness/contrast change on every frame: ``[T, H, W, 3]`` uint8 -> uint8."""
+    if amount <= 0:
+        return frames
+    gain = 1.0 + rng.uniform(-amount, amount)
+    bias = rng.uniform(-amount, amount) * 255.0 * 0.5
+    return np.clip(frames.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255.0
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255.0
+
+
+def to_tensor_layout(frames: np.ndarray) -> np.ndarray:
+    """``[T, S, S, 3]`` uint8 RGB -> ``[3, T, S, S]`` float32, ImageNet-normalised."""
+    x = (frames.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD  # [T, S, S, 3]
+    return np.ascontiguousarray(x.transpose(3, 0, 1, 2))  # [T, S, S, 3] -> [3, T, S, S]

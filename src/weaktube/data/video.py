@@ -1,0 +1,154 @@
+"""Video decoding: video files (any container OpenCV/FFmpeg reads, raw MPEG-4 streams included)
+and folders of frame images.
+
+Frames are returned as ``uint8`` RGB arrays ``[T, H, W, 3]``. Frame indices are 0-based.
+
+Raw elementary streams (the UCF101-24 clips shipped as ``.mp4``) have no index: the container
+reports a nonsense frame count, so :func:`probe_video` counts frames by decoding and never trusts
+``CAP_PROP_FRAME_COUNT``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from weaktube.structures import AnnotationError, VideoRecord
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class VideoError(RuntimeError):
+    """A video that is missing or cannot be decoded; the message names it."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Geometry of a decoded video. ``fps`` is None for frame folders (no timing)."""
+
+    width: int
+    height: int
+    num_frames: int
+    fps: float | None
+
+
+def find_video(root: str | os.PathLike, name: str, path: str | None = None) -> Path:
+    """Locate video ``name`` under ``root``.
+
+    Order: the record's own ``path`` (absolute, or relative to ``root``); ``root/<name>.<ext>``
+    for the known video extensions; a frame folder ``root/<name>/``.
+    """
+    root = Path(root)
+    candidates: list[Path] = []
+    if path:
+        p = Path(path)
+        candidates.append(p if p.is_absolute() else root / p)
+    candidates += [root / f"{name}{ext}" for ext in VIDEO_EXTENSIONS]
+    candidates.append(root / name)
+    for c in candidates:
+        if c.is_file() or (c.is_dir() and _frame_files(c)):
+            return c
+    raise VideoError(
+        f"video {name!r}: not found under {str(root)!r} (looked for "
+        f"{', '.join(str(c.name) for c in candidates[:3])}, ... and a frame folder)")
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Width, height, fps and the true frame count (counted by decoding for files)."""
+    path = Path(path)
+    if path.is_dir():
+        files = _frame_files(path)
+        if not files:
+            raise VideoError(f"frame folder {str(path)!r} holds no images")
+        first = _imread(files[0])
+        return VideoInfo(first.shape[1], first.shape[0], len(files), None)
+    cap = _open(path)
+    try:
+        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
+        n = 0
+        while cap.grab():
+            n += 1
+    finally:
+        cap.release()
+    if n == 0:
+        raise VideoError(f"video {str(path)!r}: no frame could be decoded")
+    return VideoInfo(width, height, n, fps)
+
+
+def read_video(path: str | os.PathLike, max_frames: int | None = None) -> np.ndarray:
+    """Decode all frames (or the first ``max_frames``): ``[T, H, W, 3]`` uint8 RGB."""
+    path = Path(path)
+    if path.is_dir():
+        files = _frame_files(path)[:max_frames]
+        if not files:
+            raise VideoError(f"frame folder {str(path)!r} holds no images")
+        frames = [_imread(f) for f in files]
+        shapes = {f.shape for f in frames}
+        if len(shapes) != 1:
+            raise VideoError(f"frame folder {str(path)!r}: frames differ in size {shapes}")
+        return np.stack(frames)
+    cap = _open(path)
+    frames = []
+    try:
+        while max_frames is None or len(frames) < max_frames:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    finally:
+        cap.release()
+    if not frames:
+        raise VideoError(f"video {str(path)!r}: no frame could be decoded")
+    return np.stack(frames)
+
+
+def load_record_frames(root: str | os.PathLike, video: VideoRecord,
+                       check: bool = True) -> np.ndarray:
+    """Decode the video of an annotation record: ``[num_frames, H, W, 3]`` uint8 RGB.
+
+    With ``check``, the decoded frame count must equal the record's ``num_frames``, and the
+    frame size its ``width x height`` (when known); a mismatch raises :class:`AnnotationError`
+    naming the video and field, because the boxes would otherwise silently refer to other
+    frames or another scale.
+    """
+    path = find_video(root, video.name, video.path)
+    frames = read_video(path)
+    if check:
+        if len(frames) != video.num_frames:
+            raise AnnotationError(
+                f"annotation says {video.num_frames} frames but {str(path)!r} decodes to "
+                f"{len(frames)}", video=video.name, field="num_frames")
+        h, w = frames.shape[1:3]
+        if video.width and (w, h) != (video.width, video.height):
+            raise AnnotationError(
+                f"annotation says {video.width}x{video.height} but {str(path)!r} is {w}x{h} "
+                "(rescale the annotation's boxes to the video size)", video=video.name,
+                field="width")
+    return frames
+
+
+def _open(path: Path) -> cv2.VideoCapture:
+    if not path.is_file():
+        raise VideoError(f"video {str(path)!r}: file not found")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise VideoError(f"video {str(path)!r}: cannot be opened by OpenCV/FFmpeg")
+    return cap
+
+
+def _imread(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise VideoError(f"frame {str(path)!r}: cannot be decoded")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

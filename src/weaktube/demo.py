@@ -1,0 +1,100 @@
+"""The main job (``make demo``): synthetic benchmark -> source-domain training -> detection ->
+frame-mAP table -> ``results.json`` and a rendered video, all in one output folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from weaktube.config import ExperimentConfig, apply_overrides
+from weaktube.fileio import atomic_write_json
+
+# The demo's training recipe, as overrides of the defaults (the same shape as a configs/ YAML).
+# Sized to train in about 5 minutes on a 2-core CPU; see docs/RESULTS.md for what it reaches.
+DEMO_OVERRIDES: dict = {
+    "model": {"variant": "demo", "clip_len": 8, "img_size": 128, "num_anchors": 5},
+    "data": {"frame_stride": 2, "keyframe_every": 1, "positive_fraction": 0.75},
+    "train": {"epochs": 8, "clips_per_epoch": 1536, "batch_size": 16, "optimizer": "adamw",
+              "lr": 0.002, "global_lr_ratio": 1.0, "weight_decay": 0.01,
+              "warmup_iters": 50, "log_every": 10},
+}
+
+# Bench preset: more data, longer training (benchmarks, not `make demo`).
+BENCH_OVERRIDES: dict = {
+    "train": {"epochs": 12, "clips_per_epoch": 3072},
+}
+
+
+def demo_config(data_dir: Path, preset: str = "demo", device: str = "auto",
+                seed: int = 0) -> ExperimentConfig:
+    cfg = apply_overrides(ExperimentConfig(), DEMO_OVERRIDES)
+    if preset == "bench":
+        cfg = apply_overrides(cfg, BENCH_OVERRIDES)
+    return apply_overrides(cfg, {
+        "data": {"annotations": str(data_dir / "source.json"),
+                 "videos": str(data_dir / "videos")},
+        "train": {"device": device, "seed": seed}})
+
+
+def run_demo(out: Path, seed: int = 0, preset: str = "demo", device: str = "auto") -> dict:
+    """Run the whole demo into ``out``; returns (and writes) ``results.json``'s content."""
+    from weaktube.data.dataset import FrameStore
+    from weaktube.data.synthetic import PRESETS, generate
+    from weaktube.structures import AnnotationSet, Detections
+    from weaktube.train.engine import fit
+    from weaktube.viz.render import render_video
+
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    data_dir = out / "data"
+    print(f"[1/4] synthetic benchmark ({preset} preset, seed {seed}) -> {data_dir}")
+    generate(PRESETS[preset](), seed=seed, out_dir=data_dir, progress=True)
+    t_synth = time.perf_counter() - t0
+
+    cfg = demo_config(data_dir, preset, device, seed)
+    run_dir = out / "train"
+    print(f"[2/4] training the {cfg.model.variant!r} detector on the source domain -> {run_dir}")
+    result = fit(cfg, run_dir, progress=True, evaluate_at_end=True)
+
+    print("[3/4] evaluating on the source test split")
+    ann = AnnotationSet.load(cfg.data.annotations)
+    test = ann.split(cfg.data.test_split)
+    dets = Detections.load(run_dir / "detections.json")
+    metrics = result["metrics"]
+
+    print("[4/4] rendering one test video")
+    video = max(test.videos, key=lambda v: sum(len(t.boxes) for t in v.tubes))
+    frames = FrameStore(cfg.data.videos).video(video)
+    render_path = out / "demo_video.mp4"
+    render_video(render_path, frames, video, dets, ann.classes, fps=video.fps)
+
+    summary = {
+        "preset": preset, "seed": seed, "metrics": metrics,
+        "per_class_ap": result.get("per_class"),
+        "train_seconds": result["train_seconds"], "clips_per_s": result["clips_per_s"],
+        "synth_seconds": round(t_synth, 1),
+        "total_seconds": round(time.perf_counter() - t0, 1),
+        "config": dataclasses.asdict(cfg), "rendered_video": str(render_path),
+    }
+    atomic_write_json(out / "results.json", summary, indent=2)
+    _print_table(summary, ann.classes)
+    return summary
+
+
+def _print_table(summary: dict, classes: list[str]) -> None:
+    print()
+    print(f"{'class':<20} {'AP@0.5 (%)':>10}")
+    per = summary.get("per_class_ap") or {}
+    for name in classes:
+        ap = per.get(name) if isinstance(per, dict) else None
+        print(f"{name:<20} {ap if ap is not None else float('nan'):>10.1f}")
+    m = summary["metrics"]
+    print(f"{'frame-mAP@0.5':<20} {m.get('frame_mAP@0.5', float('nan')):>10.1f}")
+    for key in ("video_mAP@0.2", "video_mAP@0.5", "temporal_mAP@0.5"):
+        if key in m:
+            print(f"{key:<20} {m[key]:>10.1f}")
+    print(f"training time {summary['train_seconds']:.0f} s, {summary['clips_per_s']} clips/s, "
+          f"total {summary['total_seconds']:.0f} s")
+    print(json.dumps({"metrics": m}))

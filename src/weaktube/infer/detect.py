@@ -1,0 +1,68 @@
+"""Run a detector over whole videos: sliding clips -> per-frame detections.
+
+For every ``keyframe_stride``-th frame ``f`` of a video, the clip of ``clip_len`` frames ending at
+``f`` (``frame_stride`` apart, clamped at the start) goes through the network; the keyframe
+head's decoded boxes, after per-class NMS, are frame ``f``'s detections, mapped back to the
+video's pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from weaktube.data.dataset import FrameStore, clip_indices
+from weaktube.data.transforms import to_tensor_layout
+from weaktube.model.decode import PostprocessConfig, postprocess_keyframe
+from weaktube.structures import Detections, VideoRecord
+
+
+@torch.no_grad()
+def detect_frames(model: torch.nn.Module, frames: np.ndarray, video_name: str, *,
+                  clip_len: int, frame_stride: int, img_size: int, keyframe_stride: int = 1,
+                  batch_size: int = 32, postprocess: PostprocessConfig | None = None,
+                  device: torch.device | str = "cpu") -> Detections:
+    """Detections of one video given its frames ``[T, H, W, 3]`` uint8 RGB.
+
+    Boxes are returned in the video's pixels; frames are 0-based.
+    """
+    post = postprocess or PostprocessConfig()
+    model.eval()
+    t, h, w = frames.shape[:3]
+    small = np.stack([cv2.resize(f, (img_size, img_size), interpolation=cv2.INTER_LINEAR)
+                      for f in frames])  # [T, S, S, 3]
+    keyframes = np.arange(0, t, keyframe_stride)
+    scale = torch.tensor([w, h, w, h], dtype=torch.float32)
+    parts = []
+    for start in range(0, len(keyframes), batch_size):
+        keys = keyframes[start : start + batch_size]
+        clips = np.stack([to_tensor_layout(small[clip_indices(int(k), clip_len, frame_stride, t)])
+                          for k in keys])  # [B, 3, N, S, S]
+        out = model(torch.from_numpy(clips).to(device))
+        dets = postprocess_keyframe(out.key.float(), model.anchors.float(), post)
+        for k, (boxes, scores, labels) in zip(keys, dets):
+            n = len(scores)
+            if n == 0:
+                continue
+            parts.append(Detections(
+                videos=np.full(n, video_name, dtype=object),
+                frames=np.full(n, int(k), np.int64),
+                labels=labels.cpu().numpy().astype(np.int64),
+                scores=scores.cpu().numpy().astype(np.float32),
+                boxes=(boxes.cpu() * scale).numpy().astype(np.float32),
+            ))
+    return Detections.concat(parts)
+
+
+def detect_videos(model: torch.nn.Module, videos: Iterable[VideoRecord], store: FrameStore,
+                  *, progress: bool = True, **kw) -> Detections:
+    """:func:`detect_frames` over annotation records whose frames ``store`` can decode."""
+    videos = list(videos)
+    parts = []
+    for v in tqdm(videos, desc="detect", unit="video", disable=not progress):
+        parts.append(detect_frames(model, store.video(v), v.name, **kw))
+    return Detections.concat(parts)

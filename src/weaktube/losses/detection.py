@@ -1,0 +1,153 @@
+"""Detection losses of the source domain: Loss_cls (eq. 10), Loss_loc (eq. 11) and Loss_clip
+(eq. 12). Pure functions of tensors.
+
+Conventions (recorded in ``docs/DESIGN.md``):
+
+* Responsible anchor (1obj_ij): the cell containing the box centre and, in it, the anchor whose
+  shape has the highest IoU with the box (YOLOv2).
+* Loss_loc: ``lambda_coord`` x squared error of the centre offsets within the cell (sigmoid
+  outputs vs. targets in [0, 1)) and of sqrt(w), sqrt(h) in normalised image units; objectness
+  binary cross-entropy with target 1 on responsible anchors, plus the no-object term the paper
+  omits (``lambda_noobj`` x BCE towards 0 on every other anchor, except anchors whose decoded box
+  already overlaps a ground truth by more than ``ignore_iou``).
+* Loss_cls: one-vs-all binary cross-entropy over the K classes on responsible anchors (eq. 10
+  as written; the softmax mentioned in the text is not used).
+* Sums are divided by the number of clips (Loss_clip: clips x frames), so Loss_clip is the mean
+  over the N frames of the per-frame Loss_loc, as eq. 12 says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from weaktube.boxes import torch_iou
+from weaktube.model.decode import MAX_LOG_SCALE, decode_boxes
+
+
+@dataclass
+class DetectionLossConfig:
+    lambda_coord: float = 5.0  # weight of the box terms (YOLO's lambda_coord)
+    lambda_noobj: float = 1.0  # weight of the no-object term (absent from the paper's eq. 11)
+    lambda_cls: float = 1.0  # weight of Loss_cls
+    ignore_iou: float = 0.6  # predicted boxes overlapping a ground truth this much are not "no object"
+
+
+@dataclass
+class Assignment:
+    """Which anchor answers for which ground truth. All ``[B, A, H', W']``."""
+
+    obj: torch.Tensor  # bool: anchor is responsible for a box
+    txy: torch.Tensor  # [B, A, H', W', 2] centre offset inside the cell, in [0, 1)
+    wh: torch.Tensor  # [B, A, H', W', 2] box width/height, normalised
+    label: torch.Tensor  # long: class of the box (-1 where not responsible)
+    box: torch.Tensor  # [B, A, H', W', 4] the box, normalised xyxy
+
+
+def assign_targets(boxes: torch.Tensor, labels: torch.Tensor, anchors: torch.Tensor,
+                   grid_h: int, grid_w: int) -> Assignment:
+    """Ground truth ``boxes [B, M, 4]`` (normalised xyxy) with ``labels [B, M]`` (-1 = padding)
+    -> an :class:`Assignment` on the ``[B, A, grid_h, grid_w]`` anchor grid."""
+    b, m = labels.shape
+    a = anchors.shape[0]
+    dev = boxes.device
+    obj = torch.zeros(b, a, grid_h, grid_w, dtype=torch.bool, device=dev)
+    txy = torch.zeros(b, a, grid_h, grid_w, 2, device=dev)
+    wh = torch.zeros(b, a, grid_h, grid_w, 2, device=dev)
+    box = torch.zeros(b, a, grid_h, grid_w, 4, device=dev)
+    label = torch.full((b, a, grid_h, grid_w), -1, dtype=torch.long, device=dev)
+    valid = labels >= 0
+    if not valid.any():
+        return Assignment(obj, txy, wh, label, box)
+    bi, mi = valid.nonzero(as_tuple=True)  # [G] clip and box index of each ground truth
+    g = boxes[bi, mi]  # [G, 4]
+    cx, cy = (g[:, 0] + g[:, 2]) / 2, (g[:, 1] + g[:, 3]) / 2
+    gw, gh = (g[:, 2] - g[:, 0]).clamp(min=1e-6), (g[:, 3] - g[:, 1]).clamp(min=1e-6)
+    gj = (cx * grid_w).long().clamp(0, grid_w - 1)
+    gi = (cy * grid_h).long().clamp(0, grid_h - 1)
+    inter = torch.minimum(gw[:, None], anchors[None, :, 0]) * torch.minimum(
+        gh[:, None], anchors[None, :, 1])  # [G, A]
+    shape_iou = inter / (gw[:, None] * gh[:, None] + anchors.prod(-1)[None] - inter)
+    ga = shape_iou.argmax(1)  # [G]
+    obj[bi, ga, gi, gj] = True
+    txy[bi, ga, gi, gj] = torch.stack([cx * grid_w - gj, cy * grid_h - gi], -1)
+    wh[bi, ga, gi, gj] = torch.stack([gw, gh], -1)
+    box[bi, ga, gi, gj] = g
+    label[bi, ga, gi, gj] = labels[bi, mi]
+    return Assignment(obj, txy, wh, label, box)
+
+
+def yolo_loss(raw: torch.Tensor, anchors: torch.Tensor, boxes: torch.Tensor,
+              labels: torch.Tensor, num_classes: int, cfg: DetectionLossConfig,
+              prefix: str = "") -> dict[str, torch.Tensor]:
+    """Loss_loc (+ Loss_cls when ``num_classes > 0``) of one prediction map.
+
+    ``raw [B, A, 5 + num_classes, H', W']``; ``boxes [B, M, 4]`` normalised xyxy;
+    ``labels [B, M]`` class index (any value >= 0 for class-free heads), -1 = padding.
+    Returns named scalar terms (``{prefix}xy``, ``wh``, ``obj``, ``noobj``, ``cls``), each summed
+    over anchors and divided by B.
+    """
+    bsz, a, _, h, w = raw.shape
+    asg = assign_targets(boxes, labels, anchors, h, w)
+    pred = raw.permute(0, 1, 3, 4, 2)  # [B, A, C, H', W'] -> [B, A, H', W', C]
+    pred_boxes = decode_boxes(raw, anchors)  # [B, A, H', W', 4]
+    with torch.no_grad():  # anchors whose box already covers a ground truth are not penalised
+        ignore = torch.zeros(bsz, a, h, w, dtype=torch.bool, device=raw.device)
+        for i in range(bsz):
+            gt = boxes[i][labels[i] >= 0]
+            if len(gt):
+                best = torch_iou(pred_boxes[i].reshape(-1, 4), gt).amax(1)  # [A*H'*W']
+                ignore[i] = (best > cfg.ignore_iou).view(a, h, w)
+    o = asg.obj
+    conf = pred[..., 4]
+    zero = raw.sum() * 0.0
+    if o.any():
+        p = pred[o]  # [G, C]
+        xy = ((p[:, :2].sigmoid() - asg.txy[o]) ** 2).sum()
+        pwh = anchors.view(1, a, 1, 1, 2).expand(bsz, a, h, w, 2)[o]  # [G, 2] anchor w, h
+        bwh = pwh * p[:, 2:4].clamp(max=MAX_LOG_SCALE).exp()  # [G, 2] predicted w, h
+        wh = ((bwh.sqrt() - asg.wh[o].sqrt()) ** 2).sum()
+        obj = F.binary_cross_entropy_with_logits(conf[o], torch.ones_like(conf[o]),
+                                                 reduction="sum")
+        if num_classes > 0:
+            onehot = F.one_hot(asg.label[o], num_classes).float()
+            cls = F.binary_cross_entropy_with_logits(p[:, 5:], onehot, reduction="sum")
+        else:
+            cls = zero
+    else:
+        xy = wh = obj = cls = zero
+    noobj_mask = ~o & ~ignore
+    noobj = F.binary_cross_entropy_with_logits(conf[noobj_mask],
+                                               torch.zeros_like(conf[noobj_mask]),
+                                               reduction="sum")
+    terms = {
+        "xy": cfg.lambda_coord * xy,
+        "wh": cfg.lambda_coord * wh,
+        "obj": obj,
+        "noobj": cfg.lambda_noobj * noobj,
+    }
+    if num_classes > 0:
+        terms["cls"] = cfg.lambda_cls * cls
+    return {f"{prefix}{k}": v / bsz for k, v in terms.items()}
+
+
+def clip_loss(frames: torch.Tensor, anchors: torch.Tensor, frame_boxes: torch.Tensor,
+              frame_valid: torch.Tensor, cfg: DetectionLossConfig,
+              prefix: str = "clip_") -> dict[str, torch.Tensor]:
+    """Loss_clip (eq. 12): the mean over the N frames of Loss_loc of branch 4.
+
+    ``frames [B, N, A, 5, H', W']``; ``frame_boxes [B, N, M, 4]`` normalised xyxy;
+    ``frame_valid [B, N, M]``.
+    """
+    b, n, a, c, h, w = frames.shape
+    raw = frames.reshape(b * n, a, c, h, w)  # [B, N, A, 5, H', W'] -> [B*N, A, 5, H', W']
+    boxes = frame_boxes.reshape(b * n, -1, 4)  # [B, N, M, 4] -> [B*N, M, 4]
+    labels = frame_valid.reshape(b * n, -1).long() - 1  # valid -> 0, padding -> -1
+    return yolo_loss(raw, anchors, boxes, labels, 0, cfg, prefix=prefix)
+
+
+def total(terms: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sum of named loss terms."""
+    return torch.stack(list(terms.values())).sum()

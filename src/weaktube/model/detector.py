@@ -1,0 +1,244 @@
+"""The four-branch action detector (SPEC "Network", Fig. 3).
+
+    clip [B, 3, N, H, W]
+      ├─ branch 1: cls_backbone (3D ResNeXt/ResNet, T strided) ─ mean over T' ─> F11 [B, C', H', W']
+      └─ branch 2: loc_backbone (3D ResNet, T kept) ─> S50 [B, D', N, H', W']
+             └─ branch 4: FrameHead, shared over frames ─> frames [B, N, A, 5, H', W']
+                   └─ F01 = max_a sigmoid(t_conf), DETACHED ─> [B, N, H', W']
+      branch 3: FusionHead(concat(F01, F11)) = 2 convs -> FB -> CFAM -> FC -> 2 convs
+                ─> key [B, A, 5 + K, H', W']
+
+H' = H / 32, W' = W / 32; the keyframe is the last frame of the clip. ``forward`` returns raw
+predictions (:class:`DetectorOutput`) in train and eval mode alike: no decoding, no NMS.
+
+Gradient routing (SPEC eq. 7, proposed reading): F01 enters the fusion detached, so the global
+loss on ``key`` reaches only branches 1 and 3; branch 4 reads only branch 2, so the internal loss
+on ``frames`` / ``frame_features`` reaches only branches 2 and 4. :meth:`Detector.param_groups`
+returns the two disjoint parameter sets for the two learning rates.
+
+F01, "squeeze D' -> 1, one location map per frame": it is branch 4's per-frame objectness map
+(max over anchors of ``sigmoid(t_conf)``), not a separate 1x1x1 conv on S50. A separate squeeze
+conv whose only consumer is the detached fusion input would receive a gradient from neither loss
+and stay at its random initialisation; the objectness map is a D' -> 1 squeeze that the internal
+loss trains to be exactly a per-frame location map. See docs/MODEL.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from weaktube.model.heads import FrameHead, FusionHead
+from weaktube.model.resnet3d import BackboneConfig, ResNet3d
+
+# Placeholder anchors (w, h) as fractions of the image side, person-shaped; the training code
+# replaces them with k-means anchors of the training boxes.
+DEFAULT_ANCHORS: tuple[tuple[float, float], ...] = (
+    (0.08, 0.20), (0.15, 0.35), (0.25, 0.55), (0.40, 0.75), (0.65, 0.90),
+)
+
+
+def _paper_cls_backbone() -> BackboneConfig:
+    return BackboneConfig.resnext(50)
+
+
+def _paper_loc_backbone() -> BackboneConfig:
+    return BackboneConfig.resnet(34, width=16, stem_width=16, temporal_strides=(1, 1, 1, 1))
+
+
+@dataclass
+class DetectorConfig:
+    """Detector hyper-parameters. Defaults: the paper-size model (see :func:`detector_paper`)."""
+
+    num_classes: int = 24  # K action classes (UCF101-24: 24, J-HMDB-21: 21)
+    clip_len: int = 16  # N frames per clip; the keyframe is the last one
+    img_size: int = 224  # training input side in pixels (square, multiple of 32)
+    anchors: tuple[tuple[float, float], ...] = DEFAULT_ANCHORS  # A x (w, h), fractions of image
+    # branch 1: classification 3D CNN (time strided, then averaged): 3D ResNeXt-50 32x4d
+    cls_backbone: BackboneConfig = field(default_factory=_paper_cls_backbone)
+    # branch 2: location 3D CNN, must keep all N frames: a narrow (width 16) 3D ResNet-34
+    loc_backbone: BackboneConfig = field(default_factory=_paper_loc_backbone)
+    fusion_channels: int = 1024  # C: width of the fusion convs, CFAM and the keyframe head
+    frame_head_channels: int = 128  # hidden width of the per-frame head (branch 4)
+    prior_prob: float = 0.01  # initial sigmoid of objectness and class logits
+
+    def __post_init__(self) -> None:
+        # lists (YAML/JSON) -> tuples, dicts -> BackboneConfig
+        self.anchors = tuple((float(w), float(h)) for w, h in self.anchors)
+        if isinstance(self.cls_backbone, dict):
+            self.cls_backbone = BackboneConfig.from_dict(self.cls_backbone)
+        if isinstance(self.loc_backbone, dict):
+            self.loc_backbone = BackboneConfig.from_dict(self.loc_backbone)
+        if self.num_classes < 1:
+            raise ValueError(f"DetectorConfig.num_classes={self.num_classes}: expected >= 1")
+        if self.clip_len < 1:
+            raise ValueError(f"DetectorConfig.clip_len={self.clip_len}: expected >= 1")
+        if self.img_size < 32 or self.img_size % 32:
+            raise ValueError(f"DetectorConfig.img_size={self.img_size}: expected a multiple of 32")
+        if not self.anchors:
+            raise ValueError("DetectorConfig.anchors: expected at least one (w, h) anchor")
+        for i, (w, h) in enumerate(self.anchors):
+            if not (0.0 < w <= 1.0 and 0.0 < h <= 1.0):
+                raise ValueError(f"DetectorConfig.anchors[{i}]=({w}, {h}): w and h must be "
+                                 "fractions of the image size in (0, 1]")
+        if self.loc_backbone.temporal_downsampling != 1:
+            raise ValueError(
+                "DetectorConfig.loc_backbone must keep every frame (conv1_t_stride=1 and "
+                f"temporal_strides=(1, 1, 1, 1)), got conv1_t_stride="
+                f"{self.loc_backbone.conv1_t_stride}, temporal_strides="
+                f"{self.loc_backbone.temporal_strides}")
+        if self.fusion_channels < 1 or self.frame_head_channels < 1:
+            raise ValueError("DetectorConfig: fusion_channels and frame_head_channels must be >= 1")
+
+    @property
+    def num_anchors(self) -> int:
+        return len(self.anchors)
+
+    def to_dict(self) -> dict:
+        """Plain dict (``dataclasses.asdict``) for YAML/JSON checkpoints."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DetectorConfig:
+        """Inverse of :meth:`to_dict` / ``dataclasses.asdict``, also after a YAML/JSON trip."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"DetectorConfig: unknown field(s) {unknown}")
+        return cls(**d)
+
+
+class DetectorOutput(NamedTuple):
+    """Raw predictions of one forward pass (the contract with losses and decoding)."""
+
+    key: torch.Tensor  # [B, A, 5 + K, H', W'] keyframe: tx, ty, tw, th, t_conf, K class logits
+    frames: torch.Tensor  # [B, N, A, 5, H', W'] per frame (branch 4): tx, ty, tw, th, t_conf
+    frame_features: torch.Tensor  # [B, N, D', H', W'] branch-2 features before the frame head
+
+
+class DetectorIntermediates(NamedTuple):
+    """Everything of one forward pass, for heat-maps (SPEC Fig. 5) and debugging."""
+
+    output: DetectorOutput
+    f11: torch.Tensor  # [B, C', H', W'] branch 1 after the temporal mean
+    f01: torch.Tensor  # [B, N, H', W'] per-frame location maps (detached), in [0, 1]
+    fb: torch.Tensor  # [B, C, H', W'] fusion features before the channel attention
+    fc: torch.Tensor  # [B, C, H', W'] after the channel attention
+
+
+def location_maps(frames: torch.Tensor) -> torch.Tensor:
+    """F01 from branch-4 predictions: ``[B, N, A, 5, H', W']`` -> ``[B, N, H', W']``.
+
+    ``max`` over anchors of ``sigmoid(t_conf)``: the probability-like "someone is here" map of
+    each frame. Not detached here; :class:`Detector` detaches it before the fusion.
+    """
+    return frames[:, :, :, 4].sigmoid().amax(dim=2)  # [B, N, A, H', W'] -> [B, N, H', W']
+
+
+class Detector(nn.Module):
+    """Four-branch detector; see the module docstring for the data flow.
+
+    Attributes: ``cls_backbone`` (branch 1), ``loc_backbone`` (branch 2), ``frame_head``
+    (branch 4), ``fusion`` (branch 3), ``anchors`` (buffer ``[A, 2]``, (w, h) as fractions of the
+    image), ``num_anchors``, ``num_classes``, ``clip_len``, ``cfg``.
+    """
+
+    def __init__(self, cfg: DetectorConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.num_anchors = cfg.num_anchors
+        self.num_classes = cfg.num_classes
+        self.clip_len = cfg.clip_len
+        self.cls_backbone = ResNet3d(cfg.cls_backbone)
+        self.loc_backbone = ResNet3d(cfg.loc_backbone)
+        self.frame_head = FrameHead(self.loc_backbone.out_channels, cfg.frame_head_channels,
+                                    cfg.num_anchors, cfg.prior_prob)
+        self.fusion = FusionHead(cfg.clip_len + self.cls_backbone.out_channels,
+                                 cfg.fusion_channels, cfg.num_anchors, cfg.num_classes,
+                                 cfg.prior_prob)
+        self.register_buffer("anchors", torch.tensor(cfg.anchors, dtype=torch.float32))
+
+    def _check_input(self, clip: torch.Tensor) -> None:
+        if clip.dim() != 5 or clip.shape[1] != 3:
+            raise ValueError(f"Detector: expected a clip [B, 3, N, H, W], got {tuple(clip.shape)}")
+        _, _, n, h, w = clip.shape
+        if n != self.clip_len:
+            raise ValueError(f"Detector: clip has {n} frames, the model was built for "
+                             f"clip_len={self.clip_len}")
+        if h % 32 or w % 32:
+            raise ValueError(f"Detector: clip height and width must be multiples of 32, got "
+                             f"{h}x{w}")
+
+    def forward_intermediates(self, clip: torch.Tensor) -> DetectorIntermediates:
+        """Like :meth:`forward`, also returning F11, F01, FB and FC."""
+        self._check_input(clip)
+        if clip.device.type == "cpu":
+            # oneDNN's 3D convs and max-pool are several times faster channels-last on CPU
+            clip = clip.contiguous(memory_format=torch.channels_last_3d)
+        # branch 1
+        s101 = self.cls_backbone(clip)  # [B, C', T', H', W']
+        f11 = s101.mean(dim=2)  # [B, C', T', H', W'] -> [B, C', H', W']
+        # branch 2 + branch 4
+        s50 = self.loc_backbone(clip)  # [B, D', N, H', W']
+        frames = self.frame_head(s50)  # [B, N, A, 5, H', W']
+        frame_features = s50.transpose(1, 2)  # [B, D', N, H', W'] -> [B, N, D', H', W']
+        # branch 3: the global loss must not reach branches 2/4 -> detach F01
+        f01 = location_maps(frames).detach()  # [B, N, H', W']
+        fa = torch.cat([f01.to(f11.dtype), f11], dim=1)  # -> [B, N + C', H', W']
+        key, fb, fc = self.fusion.forward_intermediates(fa)
+        out = DetectorOutput(key=key, frames=frames, frame_features=frame_features)
+        return DetectorIntermediates(output=out, f11=f11, f01=f01, fb=fb, fc=fc)
+
+    def forward(self, clip: torch.Tensor) -> DetectorOutput:
+        """``clip``: ``[B, 3, N, H, W]`` float, normalised by the caller; H, W multiples of 32.
+
+        Returns :class:`DetectorOutput` (raw, undecoded) in train and eval mode.
+        """
+        return self.forward_intermediates(clip).output
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """``"global"``: branches 1 + 3 (trained by the global loss, lr λ·α);
+        ``"internal"``: branches 2 + 4 (trained by the internal loss, lr α).
+        Every parameter is in exactly one group."""
+        return {
+            "global": [*self.cls_backbone.parameters(), *self.fusion.parameters()],
+            "internal": [*self.loc_backbone.parameters(), *self.frame_head.parameters()],
+        }
+
+
+def build_detector(cfg: DetectorConfig) -> Detector:
+    return Detector(cfg)
+
+
+def detector_demo(num_classes: int, anchors: tuple[tuple[float, float], ...],
+                  clip_len: int = 8, img_size: int = 128) -> DetectorConfig:
+    """CPU-trainable demo: narrow 3D ResNet-10s (branch 1 width 16, branch 2 width 8)."""
+    return DetectorConfig(
+        num_classes=num_classes, clip_len=clip_len, img_size=img_size, anchors=anchors,
+        cls_backbone=BackboneConfig.resnet(10, width=16, stem_width=16, conv1_t_size=1,
+                                           temporal_strides=(1, 2, 2, 2)),
+        loc_backbone=BackboneConfig.resnet(10, width=8, stem_width=8, conv1_t_size=1,
+                                           temporal_strides=(1, 1, 1, 1)),
+        fusion_channels=64, frame_head_channels=32)
+
+
+def detector_small(num_classes: int, anchors: tuple[tuple[float, float], ...],
+                   clip_len: int = 16, img_size: int = 224) -> DetectorConfig:
+    """Between demo and paper: 3D ResNet-18 width 32 + location ResNet-18 width 16."""
+    return DetectorConfig(
+        num_classes=num_classes, clip_len=clip_len, img_size=img_size, anchors=anchors,
+        cls_backbone=BackboneConfig.resnet(18, width=32, stem_width=32),
+        loc_backbone=BackboneConfig.resnet(18, width=16, stem_width=16, conv1_t_size=3,
+                                           temporal_strides=(1, 1, 1, 1)),
+        fusion_channels=256, frame_head_channels=64)
+
+
+def detector_paper(num_classes: int, anchors: tuple[tuple[float, float], ...],
+                   clip_len: int = 16, img_size: int = 224) -> DetectorConfig:
+    """Paper-size: 3D ResNeXt-50 32x4d (Hara layout) + narrow 34-layer location branch."""
+    return DetectorConfig(num_classes=num_classes, clip_len=clip_len, img_size=img_size,
+                          anchors=anchors)

@@ -1,0 +1,42 @@
+"""Atomic, resumable checkpoints that carry the resolved configuration."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from weaktube.fileio import atomic_path
+
+CHECKPOINT_FORMAT = "weaktube/checkpoint@1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, unreadable or not a weaktube checkpoint."""
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """``torch.save`` to a temporary file, then rename: a killed run never leaves half a file."""
+    with atomic_path(path) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint`.
+
+    Keys: ``model`` (state dict), ``config`` (resolved experiment config as a dict),
+    ``detector`` (DetectorConfig as a dict), ``classes``, and for resuming ``optimizer``,
+    ``scheduler``, ``epoch``, ``iteration``, ``rng``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r}: file not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise CheckpointError(f"checkpoint {str(path)!r}: cannot be read ({e})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint {str(path)!r}: not a {CHECKPOINT_FORMAT} file")
+    return ckpt

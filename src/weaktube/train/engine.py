@@ -1,0 +1,304 @@
+"""Training as two plain functions, ``train_one_epoch`` and ``evaluate``, plus ``fit`` that wires
+data, model, optimiser, checkpoints and logging for one stage.
+
+Source stage (eqs. 19-20): GL = Loss_cls + Loss_loc on the keyframe head (branches 1 and 3);
+IL = Loss_clip on the per-frame head (branches 2 and 4). The detector feeds branch 2's maps
+detached into the fusion, so one backward of GL + IL with two parameter groups (lr alpha for
+"internal", lambda * alpha for "global") is exactly eq. 7's update.
+
+DDP: launched under ``torchrun``, each rank draws its own share of clips; gradients are averaged
+by DistributedDataParallel. AMP: ``train.amp`` autocasts (bf16 on CPU, fp16 with a GradScaler on
+CUDA).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from weaktube.config import ExperimentConfig, to_dict
+from weaktube.data.dataset import ClipDataset, FrameStore, collate_clips, keyframe_index
+from weaktube.fileio import append_jsonl, atomic_write_json
+from weaktube.infer.detect import detect_videos
+from weaktube.losses.detection import clip_loss, total, yolo_loss
+from weaktube.model import VARIANTS, Detector, DetectorConfig, build_detector
+from weaktube.model.anchors import anchors_for
+from weaktube.structures import AnnotationSet
+from weaktube.train.checkpoint import load_checkpoint, save_checkpoint
+
+LossFn = Callable[[torch.nn.Module, dict], dict[str, torch.Tensor]]
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many consecutive non-finite losses: training diverged."""
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: torch.device) -> DistInfo:
+    """Initialise torch.distributed when launched by torchrun (``WORLD_SIZE`` > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("--device cuda requested but CUDA is not available")
+        return torch.device("cuda", local_rank)
+    return torch.device(name)
+
+
+def source_loss(model: torch.nn.Module, batch: dict, cfg: ExperimentConfig,
+                anchors: torch.Tensor, num_classes: int) -> dict[str, torch.Tensor]:
+    """Named terms of the source-domain loss: ``key_*`` (GL, eq. 19) and ``clip_*`` (IL, eq. 20)."""
+    out = model(batch["clip"])
+    terms = yolo_loss(out.key.float(), anchors, batch["key_boxes"], batch["key_labels"],
+                      num_classes, cfg.loss, prefix="key_")
+    terms.update(clip_loss(out.frames.float(), anchors, batch["frame_boxes"],
+                           batch["frame_valid"], cfg.loss))
+    return terms
+
+
+def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
+                    scheduler, device: torch.device, epoch: int, cfg: ExperimentConfig,
+                    log_path: Path | None, iteration: int = 0, scaler=None,
+                    progress: bool = True) -> tuple[int, dict[str, float]]:
+    """One pass over ``loader``. Returns the new global iteration and the epoch's mean terms."""
+    model.train()
+    tc = cfg.train
+    sums: dict[str, float] = {}
+    steps, nonfinite, t0, seen = 0, 0, time.perf_counter(), 0
+    autocast_dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
+    bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not progress,
+               dynamic_ncols=True)
+    for batch in bar:
+        batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
+                 for k, v in batch.items()}
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=tc.amp):
+            terms = loss_fn(model, batch)
+        loss = total(terms)
+        if not torch.isfinite(loss):
+            nonfinite += 1
+            optimizer.zero_grad(set_to_none=True)
+            if nonfinite >= tc.max_nonfinite:
+                raise NonFiniteLossError(
+                    f"epoch {epoch}, iteration {iteration}: {nonfinite} consecutive non-finite "
+                    f"losses ({ {k: float(v) for k, v in terms.items()} })")
+            continue
+        nonfinite = 0
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        if tc.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        scheduler.step()
+        iteration += 1
+        steps += 1
+        seen += len(batch["clip"])
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+        sums["loss"] = sums.get("loss", 0.0) + float(loss)
+        if iteration % tc.log_every == 0 or steps == 1:
+            rate = seen / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix(loss=f"{float(loss):.3f}", clips_s=f"{rate:.1f}")
+            if log_path is not None:
+                append_jsonl(log_path, {
+                    "epoch": epoch, "iteration": iteration, "loss": float(loss),
+                    **{k: round(float(v), 5) for k, v in terms.items()},
+                    "lr": [g["lr"] for g in optimizer.param_groups], "clips_per_s": rate})
+    means = {k: v / max(steps, 1) for k, v in sums.items()}
+    means["clips_per_s"] = seen / max(time.perf_counter() - t0, 1e-9)
+    return iteration, means
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, ann: AnnotationSet, store: FrameStore,
+             cfg: ExperimentConfig, device: torch.device, progress: bool = True):
+    """Detect on every video of ``ann`` and score them. Returns ``(report, detections)``."""
+    from weaktube.evaluate import evaluate_all
+
+    core = model.module if isinstance(model, DistributedDataParallel) else model
+    dets = detect_videos(core, ann.videos, store, progress=progress,
+                         clip_len=core.clip_len, frame_stride=cfg.data.frame_stride,
+                         img_size=cfg.model.img_size, keyframe_stride=cfg.eval.keyframe_stride,
+                         batch_size=cfg.eval.batch_size, postprocess=cfg.eval.postprocess,
+                         device=device)
+    return evaluate_all(ann, detections=dets), dets
+
+
+def build_model_config(cfg: ExperimentConfig, train_ann: AnnotationSet) -> DetectorConfig:
+    """The variant's DetectorConfig with k-means anchors and the config's overrides."""
+    from weaktube.config import apply_overrides
+
+    mc = cfg.model
+    if mc.variant not in VARIANTS:
+        raise ValueError(f"unknown model variant {mc.variant!r} (known: {', '.join(VARIANTS)})")
+    anchors = anchors_for(train_ann, mc.num_anchors, seed=cfg.train.seed)
+    dcfg = VARIANTS[mc.variant](num_classes=train_ann.num_classes, anchors=anchors,
+                                clip_len=mc.clip_len, img_size=mc.img_size)
+    return apply_overrides(dcfg, mc.overrides, "model.overrides") if mc.overrides else dcfg
+
+
+def make_optimizer(model: Detector, cfg: ExperimentConfig) -> torch.optim.Optimizer:
+    """Two parameter groups (eq. 7): internal at alpha, global at lambda * alpha."""
+    tc = cfg.train
+    groups = model.param_groups()
+    params = [{"params": groups["internal"], "lr": tc.lr, "name": "internal"},
+              {"params": groups["global"], "lr": tc.lr * tc.global_lr_ratio, "name": "global"}]
+    if tc.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum,
+                               weight_decay=tc.weight_decay, nesterov=True)
+    if tc.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    raise ValueError(f"unknown optimizer {tc.optimizer!r} (sgd | adamw)")
+
+
+def make_scheduler(optimizer, total_iters: int, warmup: int):
+    """Linear warm-up over ``warmup`` iterations, then linear decay to 0 at ``total_iters``."""
+    def factor(it: int) -> float:
+        if it < warmup:
+            return (it + 1) / warmup
+        return max(0.0, 1.0 - (it - warmup) / max(1, total_iters - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True,
+        evaluate_at_end: bool = True) -> dict:
+    """Train one stage as configured, writing into ``out_dir``:
+
+    ``last.pt`` (atomic; resumed automatically when present), ``metrics.jsonl`` (a line per
+    ``log_every`` iterations and per epoch), ``config.yaml`` (resolved), and when
+    ``evaluate_at_end`` ``detections.json`` + ``results.json`` for the test split.
+    """
+    out_dir = Path(out_dir)
+    tc = cfg.train
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    info = setup_distributed(torch.device("cuda" if tc.device != "cpu" and
+                                          torch.cuda.is_available() else "cpu"))
+    device = resolve_device(tc.device, info.local_rank)
+    torch.manual_seed(tc.seed + info.rank)
+    ann = AnnotationSet.load(cfg.data.annotations)
+    train_ann = ann.split(cfg.data.train_split)
+    if not train_ann.videos:
+        raise ValueError(f"{cfg.data.annotations}: split {cfg.data.train_split!r} has no videos")
+    if tc.stage != "source":
+        raise NotImplementedError(f"train.stage={tc.stage!r}: only 'source' is implemented")
+    if not any(v.tubes for v in train_ann.videos):
+        raise ValueError(f"{cfg.data.annotations}: the {cfg.data.train_split!r} split has no "
+                         "boxes; the source stage needs tubes")
+
+    last = out_dir / "last.pt"
+    ckpt = load_checkpoint(last) if last.exists() else None
+    dcfg = (DetectorConfig.from_dict(ckpt["detector"]) if ckpt
+            else build_model_config(cfg, train_ann))
+    model = build_detector(dcfg).to(device)
+    anchors = model.anchors
+    store = FrameStore(cfg.data.videos)
+    store.preload(train_ann)
+    index = keyframe_index(train_ann, cfg.data.keyframe_every)
+    dataset = ClipDataset(train_ann, store, index, dcfg.clip_len, cfg.data.frame_stride,
+                          dcfg.img_size, cfg.data.augment, seed=tc.seed)
+    weights = torch.as_tensor(index.sampling_weights(cfg.data.positive_fraction))
+    per_rank = max(tc.batch_size, tc.clips_per_epoch // info.world)
+    iters_per_epoch = per_rank // tc.batch_size
+    optimizer = make_optimizer(model, cfg)
+    scheduler = make_scheduler(optimizer, tc.epochs * iters_per_epoch, tc.warmup_iters)
+    scaler = torch.amp.GradScaler("cuda") if tc.amp and device.type == "cuda" else None
+    start_epoch, iteration = 0, 0
+    if ckpt:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        start_epoch, iteration = ckpt["epoch"] + 1, ckpt["iteration"]
+    train_model = (DistributedDataParallel(model, device_ids=[info.local_rank]
+                                           if device.type == "cuda" else None)
+                   if info.world > 1 else model)
+    log_path = out_dir / "metrics.jsonl" if info.main else None
+    if info.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out_dir / "config.json", {"experiment": to_dict(cfg),
+                                                    "detector": dcfg.to_dict()}, indent=2)
+    num_classes = train_ann.num_classes
+
+    def loss_fn(m, batch):
+        return source_loss(m, batch, cfg, anchors, num_classes)
+
+    history = []
+    t_train = 0.0
+    for epoch in range(start_epoch, tc.epochs):
+        dataset.set_epoch(epoch)
+        gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch * 101 + info.rank)
+        sampler = torch.utils.data.WeightedRandomSampler(weights, per_rank, replacement=True,
+                                                         generator=gen)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=tc.batch_size, sampler=sampler, drop_last=True,
+            num_workers=cfg.data.workers, collate_fn=collate_clips,
+            persistent_workers=False, pin_memory=device.type == "cuda")
+        t0 = time.perf_counter()
+        iteration, means = train_one_epoch(train_model, loss_fn, loader, optimizer, scheduler,
+                                           device, epoch, cfg, log_path, iteration, scaler,
+                                           progress and info.main)
+        t_train += time.perf_counter() - t0
+        history.append({"epoch": epoch, **means})
+        if info.main:
+            append_jsonl(out_dir / "metrics.jsonl", {"epoch_end": epoch, **means})
+            save_checkpoint(last, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "epoch": epoch, "iteration": iteration,
+                "config": to_dict(cfg), "detector": dcfg.to_dict(),
+                "classes": list(ann.classes)})
+    result = {"train_seconds": round(t_train, 1), "epochs": tc.epochs, "iterations": iteration,
+              "history": history,
+              "clips_per_s": (round(float(np.mean([h["clips_per_s"] for h in history])), 2)
+                              if history else None)}
+    if evaluate_at_end and info.main:
+        test_ann = ann.split(cfg.data.test_split)
+        if test_ann.videos:
+            store_test = FrameStore(cfg.data.videos)
+            report, dets = evaluate(model, test_ann, store_test, cfg, device, progress)
+            dets.save(out_dir / "detections.json")
+            result["metrics"] = report.metrics
+            result["per_class"] = report.per_class_table() if hasattr(
+                report, "per_class_table") else None
+        atomic_write_json(out_dir / "results.json", result, indent=2)
+    if info.world > 1:
+        dist.barrier()
+    return result
+
+

@@ -1,0 +1,67 @@
+"""Draw ground truth and detections on frames and write a video (MP4) atomically."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from weaktube.fileio import atomic_path
+from weaktube.structures import Detections, VideoRecord
+
+GT_COLOUR = (0, 220, 0)  # RGB
+
+
+def class_colour(label: int) -> tuple[int, int, int]:
+    """A distinct, stable RGB colour per class."""
+    hue = int((label * 47) % 180)
+    hsv = np.uint8([[[hue, 200, 255]]])
+    r, g, b = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0]
+    return int(r), int(g), int(b)
+
+
+def draw_frame(frame: np.ndarray, gt_boxes: np.ndarray, det_boxes: np.ndarray,
+               det_labels: np.ndarray, det_scores: np.ndarray,
+               classes: Sequence[str], scale: int = 2) -> np.ndarray:
+    """``[H, W, 3]`` uint8 RGB -> ``[H*scale, W*scale, 3]`` with boxes (pixels of the input)."""
+    img = cv2.resize(frame, (frame.shape[1] * scale, frame.shape[0] * scale),
+                     interpolation=cv2.INTER_NEAREST)
+    for b in gt_boxes:
+        p = (b * scale).round().astype(int)
+        cv2.rectangle(img, (p[0], p[1]), (p[2], p[3]), GT_COLOUR, 1)
+    for b, c, s in zip(det_boxes, det_labels, det_scores):
+        p = (b * scale).round().astype(int)
+        col = class_colour(int(c))
+        cv2.rectangle(img, (p[0], p[1]), (p[2], p[3]), col, 2)
+        name = classes[int(c)] if int(c) < len(classes) else str(int(c))
+        cv2.putText(img, f"{name} {s:.2f}", (p[0] + 2, max(p[1] - 3, 10)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale / 2 + 0.1, col, 1, cv2.LINE_AA)
+    return img
+
+
+def render_video(path: str | os.PathLike, frames: np.ndarray, video: VideoRecord | None,
+                 detections: Detections, classes: Sequence[str], fps: float = 25.0,
+                 min_score: float = 0.3, max_per_frame: int = 3, scale: int = 2) -> None:
+    """Write ``frames [T, H, W, 3]`` with ground truth (green, thin) and the top detections of
+    each frame (class colour, with name and score) as an MP4 video, atomically."""
+    name = video.name if video is not None else None
+    sel = detections.videos == name if name is not None else np.ones(len(detections), bool)
+    d_frames, d_scores = detections.frames[sel], detections.scores[sel]
+    d_boxes, d_labels = detections.boxes[sel], detections.labels[sel]
+    h, w = frames.shape[1] * scale, frames.shape[2] * scale
+    with atomic_path(path) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        if not writer.isOpened():
+            raise RuntimeError(f"cannot open a video writer for {str(path)!r}")
+        try:
+            for f, frame in enumerate(frames):
+                gt = video.boxes_at(f)[0] if video is not None else np.zeros((0, 4))
+                m = np.nonzero((d_frames == f) & (d_scores >= min_score))[0]
+                m = m[np.argsort(-d_scores[m])][:max_per_frame]
+                img = draw_frame(frame, gt, d_boxes[m], d_labels[m], d_scores[m], classes,
+                                 scale)
+                writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()

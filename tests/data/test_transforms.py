@@ -1,0 +1,56 @@
+import cv2
+import numpy as np
+
+from weaktube.boxes import np_iou
+from weaktube.data.transforms import (
+    AugmentConfig,
+    random_matrix,
+    resize_matrix,
+    to_tensor_layout,
+    warp_boxes,
+    warp_frames,
+)
+
+
+def _ellipse_frame(w=160, h=120, box=(40, 30, 100, 100)):
+    f = np.zeros((h, w, 3), np.uint8)
+    x1, y1, x2, y2 = box
+    cv2.ellipse(f, (((x1 + x2) / 2, (y1 + y2) / 2), (x2 - x1, y2 - y1), 0), (255, 255, 255), -1)
+    return f
+
+
+def _mask_box(img):
+    ys, xs = np.nonzero(img[..., 0] > 127)
+    return np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float64)
+
+
+def test_resize_matrix_scales_boxes():
+    m = resize_matrix(160, 120, 64)
+    out, keep = warp_boxes(np.array([[40, 30, 120, 90]]), m, 64)
+    np.testing.assert_allclose(out, [[16, 16, 48, 48]], atol=1e-5)
+    assert keep.tolist() == [True]
+
+
+def test_random_affine_moves_boxes_with_pixels():
+    # an ellipse filling its box: the inscribed-ellipse rule is exact up to pixelisation
+    box = np.array([[40, 30, 100, 100]], np.float64)
+    frame = _ellipse_frame(box=tuple(box[0]))
+    cfg = AugmentConfig(shift=0.1, rotation=10, scale=0.1, hflip=True)
+    for seed in range(10):
+        m = random_matrix(np.random.default_rng(seed), 160, 120, 128, cfg)
+        warped = warp_frames(frame[None], m, 128)[0]
+        pred, keep = warp_boxes(box, m, 128)
+        assert keep[0]
+        assert np_iou(pred, _mask_box(warped))[0, 0] > 0.9
+
+
+def test_boxes_pushed_out_are_dropped():
+    # shift right by 100 px: [20, 60] -> [120, 160], 8 of 40 px visible (< 30 %); [0, 10] stays in
+    m = np.array([[1.0, 0, 100], [0, 1.0, 0]])
+    _, keep = warp_boxes(np.array([[20, 20, 60, 60], [0, 0, 10, 10]]), m, 128)
+    assert keep.tolist() == [False, True]
+
+
+def test_tensor_layout():
+    x = to_tensor_layout(np.zeros((4, 8, 8, 3), np.uint8))
+    assert x.shape == (3, 4, 8, 8) and x.dtype == np.float32

@@ -1,0 +1,85 @@
+import torch
+
+from weaktube.boxes import torch_iou
+from weaktube.losses.detection import (
+    DetectionLossConfig,
+    assign_targets,
+    clip_loss,
+    total,
+    yolo_loss,
+)
+from weaktube.model.decode import decode_boxes
+
+ANCHORS = torch.tensor([[0.1, 0.2], [0.3, 0.6]])
+CFG = DetectionLossConfig()
+
+
+def test_assignment_cell_and_anchor():
+    boxes = torch.tensor([[[0.55, 0.05, 0.85, 0.65]]])  # centre (0.7, 0.35), 0.3 x 0.6
+    asg = assign_targets(boxes, torch.tensor([[2]]), ANCHORS, 4, 4)
+    assert asg.obj.sum() == 1
+    b, a, i, j = asg.obj.nonzero()[0].tolist()
+    assert (b, a, i, j) == (0, 1, 1, 2)  # anchor 1 has the same shape; row 1, column 2
+    torch.testing.assert_close(asg.txy[0, 1, 1, 2], torch.tensor([0.8, 0.4]))
+    assert asg.label[0, 1, 1, 2] == 2
+
+
+def _exact_raw(boxes, labels, k):
+    """Raw predictions whose responsible anchors decode exactly to the targets."""
+    asg = assign_targets(boxes, labels, ANCHORS, 4, 4)
+    raw = torch.zeros(1, 2, 5 + k, 4, 4)
+    raw[:, :, 4] = -10.0
+    o = asg.obj[0]
+    txy = asg.txy[0][o]
+    raw[0, :, 0][o] = torch.logit(txy[:, 0])
+    raw[0, :, 1][o] = torch.logit(txy[:, 1])
+    anc = ANCHORS[:, None, None, :].expand(2, 4, 4, 2)[o]
+    raw[0, :, 2][o] = torch.log(asg.wh[0][o][:, 0] / anc[:, 0])
+    raw[0, :, 3][o] = torch.log(asg.wh[0][o][:, 1] / anc[:, 1])
+    raw[0, :, 4][o] = 10.0
+    return raw
+
+
+def test_box_terms_vanish_at_the_target():
+    boxes = torch.tensor([[[0.1, 0.1, 0.3, 0.5], [0.5, 0.3, 0.9, 0.9]]])
+    labels = torch.tensor([[0, 1]])
+    raw = _exact_raw(boxes, labels, 2)
+    terms = yolo_loss(raw, ANCHORS, boxes, labels, 2, CFG)
+    assert terms["xy"] < 1e-8 and terms["wh"] < 1e-8
+    assert terms["obj"] < 1e-2 and terms["noobj"] < 1e-2
+    decoded = decode_boxes(raw, ANCHORS)[0][assign_targets(boxes, labels, ANCHORS, 4, 4).obj[0]]
+    torch.testing.assert_close(decoded, boxes[0], atol=1e-5, rtol=0)
+
+
+def test_gradient_steps_move_the_box_towards_the_target():
+    boxes = torch.tensor([[[0.3, 0.2, 0.6, 0.8]]])
+    labels = torch.tensor([[1]])
+    raw = torch.zeros(1, 2, 7, 4, 4, requires_grad=True)
+    opt = torch.optim.SGD([raw], lr=0.5)
+    o = assign_targets(boxes, labels, ANCHORS, 4, 4).obj[0]
+
+    def iou():
+        return torch_iou(decode_boxes(raw.detach(), ANCHORS)[0][o], boxes[0])[0, 0].item()
+
+    before, losses = iou(), []
+    for _ in range(30):
+        loss = total(yolo_loss(raw, ANCHORS, boxes, labels, 2, CFG))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert iou() > max(before, 0.9)
+    assert losses[-1] < 0.2 * losses[0]
+
+
+def test_clip_loss_is_the_mean_over_frames():
+    torch.manual_seed(0)
+    frames = torch.randn(2, 3, 2, 5, 4, 4)
+    fb = torch.rand(2, 3, 1, 4) * 0.4
+    fb[..., 2:] += 0.5
+    valid = torch.ones(2, 3, 1, dtype=torch.bool)
+    valid[1, 2] = False
+    got = total(clip_loss(frames, ANCHORS, fb, valid, CFG))
+    per_frame = [total(yolo_loss(frames[:, t], ANCHORS, fb[:, t],
+                                 valid[:, t].long() - 1, 0, CFG)) for t in range(3)]
+    torch.testing.assert_close(got, torch.stack(per_frame).mean())

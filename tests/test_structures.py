@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+import pytest
+
+from weaktube.structures import (
+    AnnotationError,
+    AnnotationSet,
+    Detections,
+    Segment,
+    Tube,
+    VideoRecord,
+)
+
+
+def _ann() -> AnnotationSet:
+    v = VideoRecord("a", num_frames=10, width=100, height=80, fps=5.0, split="train",
+                    tubes=[Tube(1, 2, np.array([[10, 10, 50, 60]] * 4, np.float32))],
+                    segments=[Segment(1, 0.4, 1.2)])
+    w = VideoRecord("b", 20, 100, 80, 10.0, "test")
+    return AnnotationSet(["x", "y"], [v, w])
+
+
+def test_roundtrip(tmp_path):
+    p = tmp_path / "ann.json"
+    _ann().save(p)
+    back = AnnotationSet.load(p)
+    assert back.to_dict() == _ann().to_dict()
+    assert json.loads(p.read_text())["format"] == "weaktube/annotations@1"
+    assert back["a"].tubes[0].end_frame == 6
+
+
+def test_boxes_at_and_segments():
+    v = _ann()["a"]
+    boxes, labels = v.boxes_at(5)
+    assert boxes.shape == (1, 4) and labels.tolist() == [1]
+    assert v.boxes_at(6)[0].shape == (0, 4)
+    # start <= f / fps < end: 0.4 s * 5 fps = frame 2 (inside), 1.2 s = frame 6 (outside)
+    assert v.segments[0].frame_range(5.0) == (2, 6)
+    assert np.nonzero(v.segment_labels() == 1)[0].tolist() == [2, 3, 4, 5]
+
+
+def test_without_boxes_keeps_segments():
+    weak = _ann().without_boxes("train")
+    assert weak["a"].tubes == [] and len(weak["a"].segments) == 1
+
+
+@pytest.mark.parametrize("mutate, expect", [
+    (lambda d: d["videos"][0]["tubes"][0]["boxes"].__setitem__(1, [50, 10, 10, 60]),
+     ["video 'a'", "tube 0", "frame 3", "field 'boxes'", "x1 < x2"]),
+    (lambda d: d["videos"][0]["tubes"][0]["boxes"].__setitem__(0, [10, 10, 150, 60]),
+     ["video 'a'", "frame 2", "outside"]),
+    (lambda d: d["videos"][0]["tubes"][0].__setitem__("start_frame", 8),
+     ["video 'a'", "tube 0", "frame 11", "10 frames"]),
+    (lambda d: d["videos"][0]["tubes"][0].__setitem__("label", 5),
+     ["video 'a'", "tube 0", "field 'label'"]),
+    (lambda d: d["videos"][1].pop("fps"), ["video 'b'", "field 'fps'", "missing"]),
+    (lambda d: d["videos"][1].__setitem__("name", "a"), ["video 'a'", "duplicate"]),
+    (lambda d: d["videos"][0]["segments"][0].__setitem__("end", 0.1),
+     ["video 'a'", "segment 0", "start < end"]),
+    (lambda d: d.__setitem__("classes", []), ["field 'classes'"]),
+])
+def test_bad_files_name_the_place(tmp_path, mutate, expect):
+    d = _ann().to_dict()
+    mutate(d)
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(d))
+    with pytest.raises(AnnotationError) as e:
+        AnnotationSet.load(p)
+    msg = str(e.value)
+    assert "bad.json" in msg
+    for part in expect:
+        assert part in msg, msg
+
+
+def test_not_json(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text("{not json")
+    with pytest.raises(AnnotationError, match="not valid JSON"):
+        AnnotationSet.load(p)
+    with pytest.raises(AnnotationError, match="file not found"):
+        AnnotationSet.load(tmp_path / "missing.json")
+
+
+def test_detections_roundtrip(tmp_path):
+    d = Detections(np.array(["a", "b"], object), np.array([0, 3]), np.array([1, 0]),
+                   np.array([0.9, 0.25], np.float32),
+                   np.array([[1, 2, 3, 4], [5, 6, 7, 8]], np.float32))
+    d.save(tmp_path / "d.json")
+    back = Detections.load(tmp_path / "d.json")
+    assert back.videos.tolist() == ["a", "b"] and back.frames.tolist() == [0, 3]
+    np.testing.assert_allclose(back.boxes, d.boxes)
+    (tmp_path / "bad.json").write_text('{"detections": [{"video": "a", "frame": 1}]}')
+    with pytest.raises(AnnotationError, match="detection 0"):
+        Detections.load(tmp_path / "bad.json")
