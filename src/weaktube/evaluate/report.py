@@ -26,7 +26,12 @@ from weaktube.evaluate.temporal_map import (
     check_segments,
     temporal_ap,
 )
-from weaktube.evaluate.video_map import VIDEO_THRESHOLDS, VIDEO_THRESHOLDS_COCO, video_ap
+from weaktube.evaluate.video_map import (
+    VIDEO_THRESHOLDS,
+    VIDEO_THRESHOLDS_COCO,
+    check_tubes,
+    video_ap,
+)
 from weaktube.fileio import atomic_path, atomic_write_json
 from weaktube.structures import AnnotationSet, Detections, SegmentPredictions, TubePredictions
 
@@ -108,6 +113,8 @@ def evaluate_all(gt: AnnotationSet, detections: Detections | None = None,
     # Validate every input before the (possibly long) computations.
     if detections is not None:
         check_detections(detections, k)
+    if tubes is not None:
+        check_tubes(tubes, k)
     if segments is not None:
         check_segments(segments, k)
     rep = EvaluationReport(proto.name, list(gt.classes))

@@ -134,7 +134,7 @@ def load_csv(path: str | os.PathLike, columns: Sequence[str]) -> list[dict[str, 
         if len(row) != len(header):
             raise AnnotationError(f"line {i} has {len(row)} fields, the header has "
                                   f"{len(header)}", file=path)
-        out.append({h: c.strip() for h, c in zip(header, row)})
+        out.append({h: c.strip() for h, c in zip(header, row, strict=True)})
     return out
 
 
@@ -259,7 +259,8 @@ def tubes_from_frames(label: int, frames: np.ndarray, boxes: np.ndarray) -> list
         return []
     breaks = np.flatnonzero(np.diff(frames) != 1) + 1  # first index of each new run
     tubes = []
-    for run_frames, run_boxes in zip(np.split(frames, breaks), np.split(boxes, breaks)):
+    for run_frames, run_boxes in zip(np.split(frames, breaks), np.split(boxes, breaks),
+                                     strict=True):
         tubes.append(Tube(int(label), int(run_frames[0]), run_boxes.astype(np.float32)))
     return tubes
 

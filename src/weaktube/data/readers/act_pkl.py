@@ -108,7 +108,7 @@ def _check(boxes: np.ndarray, frames: np.ndarray, size: tuple[int, int],
     try:
         check_boxes(boxes, size[0], size[1], 0, **where)
     except AnnotationError:
-        for f, b in zip(frames, boxes):
+        for f, b in zip(frames, boxes, strict=True):
             check_boxes(b[None], size[0], size[1], int(f), **where)
         raise
 
