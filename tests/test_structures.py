@@ -93,3 +93,12 @@ def test_detections_roundtrip(tmp_path):
     (tmp_path / "bad.json").write_text('{"detections": [{"video": "a", "frame": 1}]}')
     with pytest.raises(AnnotationError, match="detection 0"):
         Detections.load(tmp_path / "bad.json")
+
+
+def test_segment_frames_survive_rounding():
+    # 30 fps: frame 2 starts at 0.0666... s; files and other tools round the seconds
+    for fps in (30.0, 29.97, 25.0, 24.0):
+        for f in range(0, 200, 7):
+            for digits in (4, 6):
+                seg = Segment(0, round(f / fps, digits), round((f + 5) / fps, digits))
+                assert seg.frame_range(fps) == (f, f + 5), (fps, f, digits)

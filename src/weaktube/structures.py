@@ -31,6 +31,9 @@ DETECTIONS_FORMAT = "weaktube/detections@1"
 TUBES_FORMAT = "weaktube/tubes@1"
 SEGMENTS_FORMAT = "weaktube/segments@1"
 
+# Fraction of a frame within which a time in seconds counts as on a frame boundary.
+FRAME_TOLERANCE = 0.01
+
 # Slack for boxes touching the border: annotators and resizers produce x2 == width + a rounding.
 BOX_BORDER_TOLERANCE = 1.0
 
@@ -109,14 +112,19 @@ class Segment:
     ambiguous: bool = False
 
     def frame_range(self, fps: float) -> tuple[int, int]:
-        """0-based ``[first, end)`` frames inside: ``start <= f / fps < end``."""
-        first = math.ceil(self.start * fps - 1e-9)
-        end = math.ceil(self.end * fps - 1e-9)
+        """0-based ``[first, end)`` frames inside: ``start <= f / fps < end``.
+
+        Times within 1/100 of a frame of a frame boundary count as on it, so seconds written
+        with limited precision (files round to 6 decimals; other tools to 2-4) map back to the
+        frames they were computed from.
+        """
+        first = math.ceil(self.start * fps - FRAME_TOLERANCE)
+        end = math.ceil(self.end * fps - FRAME_TOLERANCE)
         return max(first, 0), max(end, 0)
 
     def to_dict(self) -> dict:
-        d = {"label": int(self.label), "start": round(float(self.start), 4),
-             "end": round(float(self.end), 4)}
+        d = {"label": int(self.label), "start": round(float(self.start), 6),
+             "end": round(float(self.end), 6)}
         if self.ambiguous:
             d["ambiguous"] = True
         return d

@@ -207,8 +207,9 @@ def wave(t, p, rest):
     """One arm raised overhead, the forearm swinging side to side (2.0 Hz)."""
     q = rest.copy()
     th = _cycle(t, p, 2.0)
-    set_limb(q, L_UARM, 135 * DEG, 10 * DEG)
-    set_limb(q, L_FARM, 170 * DEG + 40 * DEG * p.amplitude * np.sin(th), 0.0)
+    a = p.amplitude
+    set_limb(q, L_UARM, 130 * DEG + 12 * DEG * a * np.sin(th), 10 * DEG)
+    set_limb(q, L_FARM, 170 * DEG + 50 * DEG * a * np.sin(th), 0.0)
     return q
 
 
@@ -216,9 +217,10 @@ def clap(t, p, rest):
     """Both arms forward, forearms swinging in until the hands meet (2.2 Hz)."""
     q = rest.copy()
     th = _cycle(t, p, 2.2)
+    a = p.amplitude
     for ua, fa in ((L_UARM, L_FARM), (R_UARM, R_FARM)):
-        set_limb(q, ua, 55 * DEG, 70 * DEG)
-        set_limb(q, fa, 85 * DEG, 100 * DEG + 50 * DEG * p.amplitude * np.cos(th))
+        set_limb(q, ua, 55 * DEG, 60 * DEG + 20 * DEG * a * np.cos(th))
+        set_limb(q, fa, 85 * DEG, 100 * DEG + 55 * DEG * a * np.cos(th))
     return q
 
 
@@ -232,7 +234,7 @@ def _guard(q: np.ndarray, extend: np.ndarray, ua: int, fa: int) -> None:
 def punch(t, p, rest):
     """Guard with both fists up; one arm thrusts straight forward and back (1.6 Hz)."""
     q = rest.copy()
-    e = _rise(_cycle(t, p, 1.6)) ** 2 * p.amplitude
+    e = _rise(_cycle(t, p, 1.6)) ** 1.5 * p.amplitude
     _guard(q, e, L_UARM, L_FARM)
     _guard(q, np.zeros_like(t), R_UARM, R_FARM)
     return q

@@ -112,7 +112,7 @@ class SynthConfig:
     # ---- actors
     actor_height: tuple[float, float] = (0.40, 0.75)  # head-to-feet, fraction of frame height
     view_yaw_deg: tuple[float, float] = (15.0, 45.0)  # |body yaw| to the camera, random sign
-    idle_drift_px: float = 3.0  # amplitude of the slow sideways drift of standing actors, px
+    idle_drift_px: float = 3.0  # amplitude of the slow (8-16 s) sideways drift when idle, px
     distractor_actors: tuple[int, int] = (0, 1)  # other people (never acting), per video
     wander_prob: float = 0.5  # chance a distractor person walks back and forth (else idles)
     wander_speed: tuple[float, float] = (10.0, 30.0)  # px/s
@@ -147,6 +147,10 @@ class SynthConfig:
         if self.width < 32 or self.height < 32 or not self.fps > 0:
             raise bad("width", f"need a frame of at least 32x32 and fps > 0, got "
                       f"{self.width}x{self.height} at {self.fps}")
+        ticks = 10_000 / self.fps  # segments are saved in seconds with 4 decimals
+        if abs(ticks - round(ticks)) > 1e-6:
+            raise bad("fps", f"must divide 10000 (e.g. 25, 50, 20) so that frame / fps survives "
+                      f"the 4-decimal seconds of the annotation file exactly, got {self.fps}")
         if not (0 < self.actor_height[0] and self.actor_height[1] <= 0.85):
             raise bad("actor_height", f"must lie in (0, 0.85], got {self.actor_height}")
         if self.instance_frames[0] < 2 * self.ramp_frames + 2:
@@ -374,7 +378,7 @@ def _make_person(rng: np.random.Generator, cfg: SynthConfig, domain: DomainConfi
     if pose is None:
         pose = act.rest_pose(t, act.sample_rest_style(rng, yaw))
     drift = cfg.idle_drift_px * rng.uniform(0.3, 1.0) * np.sin(
-        2 * np.pi * t / rng.uniform(4.0, 8.0) + rng.uniform(0, 2 * np.pi))
+        2 * np.pi * t / rng.uniform(8.0, 16.0) + rng.uniform(0, 2 * np.pi))  # [T] px, slow
     anchor = np.stack([x + drift, np.full_like(t, ground)], axis=1)  # [T, 2]
     return Person(shape, act.make_sprite(shape, look, height_px), height_px, anchor, pose)
 

@@ -47,7 +47,8 @@ def _paper_cls_backbone() -> BackboneConfig:
 
 
 def _paper_loc_backbone() -> BackboneConfig:
-    return BackboneConfig.resnet(34, width=16, stem_width=16, temporal_strides=(1, 1, 1, 1))
+    return BackboneConfig.resnet(34, width=16, stem_width=16, conv1_t_size=3,
+                                 temporal_strides=(1, 1, 1, 1))
 
 
 @dataclass
@@ -99,8 +100,8 @@ class DetectorConfig:
         return len(self.anchors)
 
     def to_dict(self) -> dict:
-        """Plain dict (``dataclasses.asdict``) for YAML/JSON checkpoints."""
-        return dataclasses.asdict(self)
+        """``dataclasses.asdict`` with tuples as lists: safe for ``yaml.safe_dump`` and JSON."""
+        return _tuples_to_lists(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict) -> DetectorConfig:
@@ -110,6 +111,14 @@ class DetectorConfig:
         if unknown:
             raise ValueError(f"DetectorConfig: unknown field(s) {unknown}")
         return cls(**d)
+
+
+def _tuples_to_lists(obj):
+    if isinstance(obj, dict):
+        return {k: _tuples_to_lists(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_tuples_to_lists(v) for v in obj]
+    return obj
 
 
 class DetectorOutput(NamedTuple):

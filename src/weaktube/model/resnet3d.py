@@ -74,7 +74,8 @@ class BackboneConfig:
             raise ValueError(f"BackboneConfig.temporal_strides={self.temporal_strides}: expected "
                              "4 values, each 1 or 2 (max-pool, layer2, layer3, layer4)")
         if self.conv1_t_stride not in (1, 2):
-            raise ValueError(f"BackboneConfig.conv1_t_stride={self.conv1_t_stride}: expected 1 or 2")
+            raise ValueError(
+                f"BackboneConfig.conv1_t_stride={self.conv1_t_stride}: expected 1 or 2")
         if self.conv1_t_size < 1 or self.conv1_t_size % 2 == 0:
             raise ValueError(f"BackboneConfig.conv1_t_size={self.conv1_t_size}: expected odd >= 1")
         if self.shortcut not in ("A", "B"):
@@ -178,7 +179,7 @@ class BasicBlock3d(nn.Module):
 
 
 class Bottleneck3d(nn.Module):
-    """1x1x1 -> 3x3x3 (stride, ``groups``) -> 1x1x1 (Hara's ``Bottleneck`` / ``ResNeXtBottleneck``)."""
+    """1x1x1 -> 3x3x3 (stride, groups) -> 1x1x1: Hara's ``Bottleneck`` / ``ResNeXtBottleneck``."""
 
     def __init__(self, cin: int, inner: int, cout: int, stride: tuple[int, int, int],
                  groups: int, downsample: nn.Module | None) -> None:

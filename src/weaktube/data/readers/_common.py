@@ -313,9 +313,10 @@ class SegmentFitter:
     """Fits raw ``(start, end)`` second pairs into a video of ``num_frames / fps`` seconds.
 
     * zero-length segments (``end == start``) are dropped: they contain no frame.
-    * ``out_of_range="clip"``: a segment starting at or after the video end is dropped, one
-      ending after it is clipped to the end. ``"error"``: a segment ending more than one frame
-      after the end raises :class:`AnnotationError` (the canonical format's tolerance).
+    * segments ending at most one frame after the end are kept as they are (the canonical
+      format's tolerance). For the others, ``out_of_range="clip"``: a segment starting at or
+      after the video end is dropped, one ending later is clipped to the end;
+      ``out_of_range="error"``: :class:`AnnotationError`.
 
     Drops and clips are counted; :meth:`warn` reports them once per file.
     """
@@ -336,30 +337,29 @@ class SegmentFitter:
         if end == start:
             self.empty.append((video, start, end))
             return None
-        if self.mode == "error":
-            if end > duration + 1.0 / fps + 1e-6:
-                raise AnnotationError(
-                    f"{start}..{end} s lies beyond the video end ({duration:.3f} s); use "
-                    f"out_of_range='clip' to drop or clip such segments", file=self.file,
-                    video=video, segment=index, field="segment")
+        if end <= duration + 1.0 / fps:  # inside, or within a frame of the end: as it is
             return Segment(label, start, end, ambiguous)
+        if self.mode == "error":
+            raise AnnotationError(
+                f"{start}..{end} s lies beyond the video end ({duration:.3f} s); use "
+                f"out_of_range='clip' to drop or clip such segments", file=self.file,
+                video=video, segment=index, field="segment")
         if start >= duration:
             self.dropped.append((video, start, end))
             return None
-        if end > duration:
-            self.clipped.append((video, start, end))
-            end = duration
-        return Segment(label, start, end, ambiguous)
+        self.clipped.append((video, start, end))
+        return Segment(label, start, duration, ambiguous)
 
     def warn(self) -> None:
-        for items, what in ((self.empty, "zero-length segment(s) (end == start) dropped"),
-                            (self.dropped, "segment(s) starting after the video end dropped"),
-                            (self.clipped, "segment(s) ending after the video end clipped")):
+        for items, what in (
+                (self.empty, "zero-length segment(s) (end == start) dropped"),
+                (self.dropped, "segment(s) starting after the video end dropped"),
+                (self.clipped, "segment(s) ending over a frame after the video end clipped")):
             if items:
                 videos = sorted({v for v, _, _ in items})
                 more = f" and {len(videos) - 5} more" if len(videos) > 5 else ""
                 warnings.warn(f"{self.file}: {len(items)} {what}, in video(s) "
-                              f"{', '.join(videos[:5])}{more}", stacklevel=3)
+                              f"{', '.join(videos[:5])}{more}", stacklevel=4)
 
 
 def frames_for_duration(seconds: float, fps: float) -> int:

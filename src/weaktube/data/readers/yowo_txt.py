@@ -207,7 +207,8 @@ def link_frame_boxes(per_frame: dict[int, list[tuple[int, np.ndarray]]]) -> list
 
     ``per_frame``: 0-based frame -> ``[(label, box [4])]``. A box continues a tube of its label
     that had a box in the previous frame; when several could, pairs are matched greedily by
-    decreasing IoU. Unmatched boxes start new tubes. Tubes come out sorted by (start, label).
+    decreasing IoU. Unmatched boxes start new tubes. Tubes come out sorted by (start, label,
+    first box).
     """
     done: list[tuple[int, int, list[np.ndarray]]] = []
     active: list[tuple[int, int, list[np.ndarray]]] = []  # (label, start, boxes)
@@ -231,7 +232,7 @@ def link_frame_boxes(per_frame: dict[int, list[tuple[int, np.ndarray]]]) -> list
         active += [(lab, f, [box]) for i, (lab, box) in enumerate(dets) if i not in used_d]
     done += active
     tubes = [Tube(lab, start, np.stack(boxes).astype(np.float32)) for lab, start, boxes in done]
-    return sorted(tubes, key=lambda t: (t.start_frame, t.label))
+    return sorted(tubes, key=lambda t: (t.start_frame, t.label, t.boxes[0].tolist()))
 
 
 def _list_videos(text: str, where: str) -> set[str]:

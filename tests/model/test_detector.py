@@ -1,0 +1,234 @@
+"""Four-branch detector: shapes per variant, gradient routing, parameter groups, config trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+
+import pytest
+import torch
+import yaml
+
+from weaktube.model import (
+    BackboneConfig,
+    Detector,
+    DetectorConfig,
+    DetectorOutput,
+    build_detector,
+    detector_demo,
+    detector_paper,
+    detector_small,
+    location_maps,
+)
+
+ANCHORS = ((0.1, 0.25), (0.2, 0.45), (0.35, 0.7), (0.5, 0.85), (0.8, 0.95))
+
+
+def tiny_config(**overrides) -> DetectorConfig:
+    kw = dict(
+        num_classes=3, clip_len=4, img_size=64, anchors=((0.2, 0.3), (0.5, 0.8)),
+        cls_backbone=BackboneConfig.resnet(10, width=8, stem_width=8),
+        loc_backbone=BackboneConfig.resnet(10, width=8, stem_width=8,
+                                           temporal_strides=(1, 1, 1, 1)),
+        fusion_channels=16, frame_head_channels=8,
+    )
+    kw.update(overrides)
+    return DetectorConfig(**kw)
+
+
+def _check_output(out: DetectorOutput, b: int, n: int, a: int, k: int, d: int, hw: tuple):
+    assert isinstance(out, DetectorOutput)
+    assert out.key.shape == (b, a, 5 + k, *hw)
+    assert out.frames.shape == (b, n, a, 5, *hw)
+    assert out.frame_features.shape == (b, n, d, *hw)
+    for t in out:
+        assert torch.isfinite(t).all()
+
+
+def test_tiny_forward_shapes_train_and_eval():
+    torch.manual_seed(0)
+    model = build_detector(tiny_config())
+    clip = torch.randn(2, 3, 4, 64, 96)
+    _check_output(model.train()(clip), 2, 4, 2, 3, 64, (2, 3))
+    with torch.no_grad():
+        _check_output(model.eval()(clip), 2, 4, 2, 3, 64, (2, 3))
+
+
+def test_demo_variant_forward():
+    torch.manual_seed(0)
+    cfg = detector_demo(num_classes=24, anchors=ANCHORS)
+    assert (cfg.clip_len, cfg.img_size) == (8, 128)
+    model = build_detector(cfg).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 8, 128, 128))
+    _check_output(out, 2, 8, 5, 24, model.loc_backbone.out_channels, (4, 4))
+
+
+def test_small_variant_forward_reduced_size():
+    torch.manual_seed(0)
+    cfg = detector_small(num_classes=21, anchors=ANCHORS, clip_len=8, img_size=64)
+    model = build_detector(cfg).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 8, 64, 64))
+    _check_output(out, 1, 8, 5, 21, model.loc_backbone.out_channels, (2, 2))
+
+
+def test_paper_variant_forward_reduced_size():
+    torch.manual_seed(0)
+    cfg = detector_paper(num_classes=24, anchors=ANCHORS, clip_len=8, img_size=64)
+    assert cfg.cls_backbone == BackboneConfig.resnext(50)
+    assert cfg.loc_backbone.depth == 34 and cfg.loc_backbone.temporal_downsampling == 1
+    model = build_detector(cfg).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 8, 64, 64))
+    _check_output(out, 1, 8, 5, 24, model.loc_backbone.out_channels, (2, 2))
+    assert model.cls_backbone.out_channels == 2048
+
+
+@pytest.mark.slow
+def test_paper_variant_forward_full_size():
+    torch.manual_seed(0)
+    model = build_detector(detector_paper(num_classes=24, anchors=ANCHORS)).eval()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 16, 224, 224))
+    elapsed = time.perf_counter() - t0
+    _check_output(out, 1, 16, 5, 24, model.loc_backbone.out_channels, (7, 7))
+    assert elapsed < 60.0, f"paper-size forward took {elapsed:.1f} s"
+
+
+def test_attributes_and_anchor_buffer():
+    cfg = tiny_config()
+    model = Detector(cfg)
+    assert (model.num_anchors, model.num_classes, model.clip_len) == (2, 3, 4)
+    assert model.anchors.shape == (2, 2) and model.anchors.dtype == torch.float32
+    torch.testing.assert_close(model.anchors, torch.tensor([[0.2, 0.3], [0.5, 0.8]]))
+    assert "anchors" in model.state_dict()
+    assert "anchors" not in dict(model.named_parameters())
+
+
+def test_param_groups_partition_every_parameter_once():
+    model = Detector(tiny_config())
+    groups = model.param_groups()
+    assert set(groups) == {"global", "internal"}
+    ids_g = [id(p) for p in groups["global"]]
+    ids_i = [id(p) for p in groups["internal"]]
+    assert len(ids_g) == len(set(ids_g)) and len(ids_i) == len(set(ids_i))
+    assert not set(ids_g) & set(ids_i)
+    assert set(ids_g) | set(ids_i) == {id(p) for p in model.parameters()}
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert names[id(model.fusion.cfam.beta)] in {names[i] for i in ids_g}
+    assert all(names[i].split(".")[0] in ("cls_backbone", "fusion") for i in ids_g)
+    assert all(names[i].split(".")[0] in ("loc_backbone", "frame_head") for i in ids_i)
+
+
+def _grads_after(model: Detector, loss_fn) -> dict[str, torch.Tensor | None]:
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(1)
+    out = model.train()(torch.randn(2, 3, 4, 64, 64))
+    loss_fn(out).backward()
+    return {n: p.grad for n, p in model.named_parameters()}
+
+
+def _nonzero(g: torch.Tensor | None) -> bool:
+    return g is not None and bool(g.abs().sum() > 0)
+
+
+def test_global_loss_reaches_only_branches_1_and_3():
+    model = Detector(tiny_config())
+    grads = _grads_after(model, lambda out: (out.key * torch.randn_like(out.key)).sum())
+    group_of = {id(p): g for g, ps in model.param_groups().items() for p in ps}
+    for name, p in model.named_parameters():
+        if group_of[id(p)] == "internal":
+            assert not _nonzero(grads[name]), name
+        else:  # no dead parameter in the global group
+            assert _nonzero(grads[name]), name
+
+
+def test_internal_loss_reaches_only_branches_2_and_4():
+    model = Detector(tiny_config())
+
+    def internal_loss(out):
+        return ((out.frames * torch.randn_like(out.frames)).sum()
+                + out.frame_features.pow(2).mean())
+
+    grads = _grads_after(model, internal_loss)
+    group_of = {id(p): g for g, ps in model.param_groups().items() for p in ps}
+    for name, p in model.named_parameters():
+        if group_of[id(p)] == "global":
+            assert not _nonzero(grads[name]), name
+        else:  # every internal parameter (incl. the part producing F01) is trained
+            assert _nonzero(grads[name]), name
+
+
+def test_cfam_identity_at_init_and_f01_is_detached_location_map():
+    model = Detector(tiny_config()).eval()
+    with torch.no_grad():
+        inter = model.forward_intermediates(torch.randn(1, 3, 4, 64, 64))
+    assert model.fusion.cfam.beta.item() == 0.0
+    assert torch.equal(inter.fc, inter.fb)
+    assert inter.f01.shape == (1, 4, 2, 2)
+    torch.testing.assert_close(inter.f01, location_maps(inter.output.frames))
+    assert inter.f11.shape == (1, model.cls_backbone.out_channels, 2, 2)
+
+
+def test_location_maps_known_answer():
+    frames = torch.zeros(1, 2, 3, 5, 1, 1)  # B=1, N=2, A=3
+    frames[0, 0, :, 4, 0, 0] = torch.tensor([-1.0, 2.0, 0.0])
+    frames[0, 1, :, 4, 0, 0] = torch.tensor([-3.0, -2.0, -4.0])
+    expected = torch.tensor([1 / (1 + math.exp(-2.0)), 1 / (1 + math.exp(2.0))])
+    torch.testing.assert_close(location_maps(frames)[0, :, 0, 0], expected)
+
+
+def test_initial_confidences_near_prior():
+    torch.manual_seed(0)
+    model = Detector(tiny_config(prior_prob=0.02)).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 4, 64, 64))
+    for t in (out.key[:, :, 4], out.key[:, :, 5:], out.frames[:, :, :, 4]):
+        p = t.sigmoid()
+        assert 0.01 < p.mean() < 0.04 and p.max() < 0.1
+    assert out.key[:, :, :4].abs().max() < 1.0  # box offsets start near 0
+
+
+def test_input_validation():
+    model = Detector(tiny_config()).eval()
+    with pytest.raises(ValueError, match="clip_len=4"):
+        model(torch.randn(1, 3, 5, 64, 64))
+    with pytest.raises(ValueError, match="multiples of 32"):
+        model(torch.randn(1, 3, 4, 64, 80))
+    with pytest.raises(ValueError, match=r"\[B, 3, N, H, W\]"):
+        model(torch.randn(3, 4, 64, 64))
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"loc_backbone": BackboneConfig.resnet(10, width=8)}, "keep every frame"),
+        ({"img_size": 100}, "img_size"),
+        ({"anchors": ()}, "anchors"),
+        ({"anchors": ((0.2, 1.5),)}, r"anchors\[0\]"),
+        ({"num_classes": 0}, "num_classes"),
+    ],
+)
+def test_config_validation(kw, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_config(**kw)
+
+
+@pytest.mark.parametrize("factory", [detector_demo, detector_small, detector_paper])
+def test_config_round_trip_json_yaml_asdict(factory):
+    cfg = factory(num_classes=21, anchors=ANCHORS)
+    assert DetectorConfig.from_dict(dataclasses.asdict(cfg)) == cfg
+    assert DetectorConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert DetectorConfig.from_dict(yaml.safe_load(yaml.safe_dump(cfg.to_dict()))) == cfg
+    with pytest.raises(ValueError, match="unknown field"):
+        DetectorConfig.from_dict({**cfg.to_dict(), "fusion": 3})
+
+
+def test_default_config_is_paper_size():
+    cfg = DetectorConfig()
+    assert cfg == detector_paper(num_classes=24, anchors=cfg.anchors)
+    assert cfg.num_anchors == 5
