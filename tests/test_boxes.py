@@ -1,7 +1,8 @@
 import numpy as np
 import torch
 
-from weaktube.boxes import np_iou, np_iou_paired, torch_iou, torch_nms
+from weaktube.boxes import np_iou, np_iou_paired
+from weaktube.model.box_ops import torch_iou, torch_nms
 
 
 def test_iou_known_values():

@@ -8,7 +8,10 @@ import json
 import sys
 from pathlib import Path
 
+from weaktube.config import ConfigError
+from weaktube.data.video import VideoError
 from weaktube.structures import AnnotationError
+from weaktube.train.checkpoint import CheckpointError
 
 EXIT_BAD_INPUT = 2
 
@@ -121,7 +124,7 @@ def cmd_detect(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from weaktube.evaluate import evaluate_all
+    from weaktube.evaluate import evaluate_all, format_per_class_table, per_class_rows
     from weaktube.structures import AnnotationSet, Detections
 
     gt = AnnotationSet.load(a.gt)
@@ -137,7 +140,14 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         from weaktube.structures import SegmentPredictions
         kwargs["segments"] = SegmentPredictions.load(a.segments)
     report = evaluate_all(gt, detections=dets, protocol=a.protocol, **kwargs)
-    print(report.format_table() if hasattr(report, "format_table") else report)
+    print(format_per_class_table(per_class_rows(report)))
+    for key, val in report.metrics.items():
+        print(f"{key:<28} {val:6.2f}")
+    for key, val in report.counts.items():
+        if "ignored" in key and val:
+            print(f"note: {val} predictions ignored ({key})")
+    if a.out:
+        report.save(a.out)
     if a.json:
         print(json.dumps({"metrics": report.metrics}))
     return 0
@@ -202,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--tubes")
     v.add_argument("--segments")
     v.add_argument("--protocol", choices=["act", "yowo"], default="act")
+    v.add_argument("--out", help="also write the full report (per class, counts) as JSON")
     v.add_argument("--json", action="store_true", help="last stdout line: {\"metrics\": ...}")
     v.set_defaults(func=cmd_evaluate)
 
@@ -218,10 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except AnnotationError as e:
-        print(f"weaktube: error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
+    except (AnnotationError, VideoError, CheckpointError, ConfigError, FileNotFoundError) as e:
         print(f"weaktube: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

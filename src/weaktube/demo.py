@@ -72,7 +72,7 @@ def run_demo(out: Path, seed: int = 0, preset: str = "demo", device: str = "auto
 
     summary = {
         "preset": preset, "seed": seed, "metrics": metrics,
-        "per_class_ap": result.get("per_class"),
+        "per_class_ap": result.get("per_class_ap"),
         "train_seconds": result["train_seconds"], "clips_per_s": result["clips_per_s"],
         "synth_seconds": round(t_synth, 1),
         "total_seconds": round(time.perf_counter() - t0, 1),

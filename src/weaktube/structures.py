@@ -223,7 +223,9 @@ class AnnotationSet:
         return AnnotationSet(list(self.classes), [v for v in self.videos if v.name in keep])
 
     def without_boxes(self, split: str | None = "train") -> AnnotationSet:
-        """A weak copy: tubes removed from the videos of ``split`` (all when None); segments kept."""
+        """A weak copy: tubes removed from the videos of ``split`` (all when None).
+
+        Segments are kept: they are the temporal labels of weak supervision."""
         videos = []
         for v in self.videos:
             strip = split is None or v.split == split

@@ -1,6 +1,5 @@
 import torch
 
-from weaktube.boxes import torch_iou
 from weaktube.losses.detection import (
     DetectionLossConfig,
     assign_targets,
@@ -8,6 +7,7 @@ from weaktube.losses.detection import (
     total,
     yolo_loss,
 )
+from weaktube.model.box_ops import torch_iou
 from weaktube.model.decode import decode_boxes
 
 ANCHORS = torch.tensor([[0.1, 0.2], [0.3, 0.6]])

@@ -1,8 +1,7 @@
 """Overlap measures for evaluation: boxes, tubes and temporal segments, numpy only.
 
-Kept free of torch on purpose (``weaktube.boxes`` imports torch at module level), so that the
-evaluator runs where only numpy is installed. The box formulas are the same as
-``weaktube.boxes.np_iou_paired``; ``tests/evaluate`` checks that they agree.
+Kept free of torch on purpose, so that the evaluator runs where only numpy is installed; box IoU
+is :func:`weaktube.boxes.np_iou_paired` (numpy only).
 
 Conventions:
 
@@ -16,24 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from weaktube.boxes import np_iou_paired
+
 # Pairs handled per numpy batch in the tube IoU; bounds the memory of the per-frame arrays.
 _FRAMES_PER_BATCH = 1 << 21
 
 
 def paired_box_iou(a: np.ndarray, b: np.ndarray, plus_one: bool) -> np.ndarray:
     """``[N, 4] x [N, 4] -> [N]`` IoU of row i of ``a`` with row i of ``b``."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    one = 1.0 if plus_one else 0.0
-    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]) + one, 0.0, None)
-    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]) + one, 0.0, None)
-    inter = iw * ih
-    area_a = np.clip(a[:, 2] - a[:, 0] + one, 0.0, None) * np.clip(a[:, 3] - a[:, 1] + one, 0.0,
-                                                                    None)
-    area_b = np.clip(b[:, 2] - b[:, 0] + one, 0.0, None) * np.clip(b[:, 3] - b[:, 1] + one, 0.0,
-                                                                    None)
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    return np_iou_paired(a, b, plus_one=plus_one)
 
 
 def segment_iou(a_start: np.ndarray, a_end: np.ndarray, b_start: np.ndarray,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from weaktube.boxes import torch_iou
+from weaktube.model.box_ops import torch_iou
 from weaktube.model.decode import MAX_LOG_SCALE, decode_boxes
 
 
@@ -32,7 +32,7 @@ class DetectionLossConfig:
     lambda_coord: float = 5.0  # weight of the box terms (YOLO's lambda_coord)
     lambda_noobj: float = 1.0  # weight of the no-object term (absent from the paper's eq. 11)
     lambda_cls: float = 1.0  # weight of Loss_cls
-    ignore_iou: float = 0.6  # predicted boxes overlapping a ground truth this much are not "no object"
+    ignore_iou: float = 0.6  # anchors whose box overlaps a ground truth this much: no "no object"
 
 
 @dataclass

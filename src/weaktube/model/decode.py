@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from weaktube.boxes import cxcywh_to_xyxy, torch_nms
+from weaktube.model.box_ops import cxcywh_to_xyxy, torch_nms
 
 # exp(tw) is clamped so a wild early prediction cannot overflow
 MAX_LOG_SCALE = 4.0

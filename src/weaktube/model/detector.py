@@ -198,7 +198,7 @@ class Detector(nn.Module):
         # branch 3: the global loss must not reach branches 2/4 -> detach F01
         f01 = location_maps(frames).detach()  # [B, N, H', W']
         fa = torch.cat([f01.to(f11.dtype), f11], dim=1)  # -> [B, N + C', H', W']
-        key, fb, fc = self.fusion.forward_intermediates(fa)
+        key, fb, fc = self.fusion(fa)
         out = DetectorOutput(key=key, frames=frames, frame_features=frame_features)
         return DetectorIntermediates(output=out, f11=f11, f01=f01, fb=fb, fc=fc)
 

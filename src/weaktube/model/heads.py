@@ -50,8 +50,7 @@ def init_prediction_conv(conv: nn.Conv2d, num_anchors: int, prior_prob: float) -
 class FusionHead(nn.Module):
     """Branch 3: ``FA = concat(F01, F11)`` -> 2 convs -> FB -> CFAM -> FC -> 2 convs -> FD.
 
-    ``forward(fa)``: ``[B, N + C', H', W']`` -> ``[B, A, 5 + K, H', W']`` raw keyframe predictions.
-    ``forward_intermediates`` also returns FB and FC (for heat-maps).
+    ``forward(fa)`` returns the raw keyframe predictions ``[B, A, 5 + K, H', W']`` with FB and FC.
     """
 
     def __init__(self, in_channels: int, channels: int, num_anchors: int, num_classes: int,
@@ -66,19 +65,18 @@ class FusionHead(nn.Module):
         self.pred = nn.Conv2d(channels, num_anchors * self.per_anchor, kernel_size=1)
         init_prediction_conv(self.pred, num_anchors, prior_prob)
 
-    def forward_intermediates(
-        self, fa: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns ``(key [B, A, 5+K, H', W'], FB [B, C, H', W'], FC [B, C, H', W'])``."""
+    def forward(self, fa: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``fa`` ``[B, N + C', H', W']`` -> ``(key [B, A, 5+K, H', W'], FB, FC)``.
+
+        FB and FC (``[B, C, H', W']``, before / after the channel attention) are returned for
+        heat-maps; the detector keeps only ``key`` in its output.
+        """
         fb = self.fuse(fa)
         fc = self.cfam(fb)
         fd = self.pred(self.hidden(fc))  # [B, A*(5+K), H', W']
         b, _, h, w = fd.shape
         key = fd.reshape(b, self.num_anchors, self.per_anchor, h, w)  # -> [B, A, 5+K, H', W']
         return key, fb, fc
-
-    def forward(self, fa: torch.Tensor) -> torch.Tensor:
-        return self.forward_intermediates(fa)[0]
 
 
 class FrameHead(nn.Module):

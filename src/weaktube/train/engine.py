@@ -13,7 +13,6 @@ CUDA).
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -31,10 +30,20 @@ from weaktube.data.dataset import ClipDataset, FrameStore, collate_clips, keyfra
 from weaktube.fileio import append_jsonl, atomic_write_json
 from weaktube.infer.detect import detect_videos
 from weaktube.losses.detection import clip_loss, total, yolo_loss
-from weaktube.model import VARIANTS, Detector, DetectorConfig, build_detector
+from weaktube.model import (
+    Detector,
+    DetectorConfig,
+    build_detector,
+    detector_demo,
+    detector_paper,
+    detector_small,
+)
 from weaktube.model.anchors import anchors_for
 from weaktube.structures import AnnotationSet
 from weaktube.train.checkpoint import load_checkpoint, save_checkpoint
+
+# Model variants selectable by name from configs (``model.variant``): tiny factories.
+VARIANTS = {"demo": detector_demo, "small": detector_small, "paper": detector_paper}
 
 LossFn = Callable[[torch.nn.Module, dict], dict[str, torch.Tensor]]
 
@@ -130,15 +139,15 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
         steps += 1
         seen += len(batch["clip"])
         for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
-        sums["loss"] = sums.get("loss", 0.0) + float(loss)
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
         if iteration % tc.log_every == 0 or steps == 1:
             rate = seen / max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix(loss=f"{float(loss):.3f}", clips_s=f"{rate:.1f}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", clips_s=f"{rate:.1f}")
             if log_path is not None:
                 append_jsonl(log_path, {
-                    "epoch": epoch, "iteration": iteration, "loss": float(loss),
-                    **{k: round(float(v), 5) for k, v in terms.items()},
+                    "epoch": epoch, "iteration": iteration, "loss": float(loss.detach()),
+                    **{k: round(float(v.detach()), 5) for k, v in terms.items()},
                     "lr": [g["lr"] for g in optimizer.param_groups], "clips_per_s": rate})
     means = {k: v / max(steps, 1) for k, v in sums.items()}
     means["clips_per_s"] = seen / max(time.perf_counter() - t0, 1e-9)
@@ -293,9 +302,9 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
             store_test = FrameStore(cfg.data.videos)
             report, dets = evaluate(model, test_ann, store_test, cfg, device, progress)
             dets.save(out_dir / "detections.json")
+            report.save(out_dir / "evaluation.json")
             result["metrics"] = report.metrics
-            result["per_class"] = report.per_class_table() if hasattr(
-                report, "per_class_table") else None
+            result["per_class_ap"] = report.per_class.get("frame_AP@0.5", {})
         atomic_write_json(out_dir / "results.json", result, indent=2)
     if info.world > 1:
         dist.barrier()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.data.readers.builders import write_act_pkl
-from weaktube.data.readers import READERS, convert, detect_format
+from weaktube.data.readers import READERS, ReaderOptionError, convert, detect_format
 from weaktube.structures import AnnotationError, AnnotationSet
 
 
@@ -56,9 +56,15 @@ def test_convert_errors(shared_data, tmp_path):
     with pytest.raises(AnnotationError, match="unknown format 'thumos'; known formats: "
                                               "ucf24-pyannot, act-pkl"):
         convert(src, "thumos")
-    with pytest.raises(ValueError, match=r"takes no option\(s\) \['fsp'\]; it takes "
-                                         r"\['video_info', 'fps'"):
+    with pytest.raises(ReaderOptionError, match=r"takes no option\(s\) \['fsp'\]; it takes "
+                                                r"\['video_info', 'fps'"):
         convert(src, "thumos14-txt", fsp=25)
+    # a bad option value is the caller's error, not the file's
+    for fmt, option in (("thumos14-txt", {"fps": -1}), ("thumos14-txt", {"out_of_range": "x"}),
+                        ("yowo-txt", {"box_base": 2})):
+        with pytest.raises(ReaderOptionError) as e:
+            convert(src, fmt, **option)
+        assert not isinstance(e.value, AnnotationError)
     with pytest.raises(AnnotationError, match="not found"):
         convert(tmp_path / "nothing")
     # a folder that fits two formats

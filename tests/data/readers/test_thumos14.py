@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.data.readers.builders import write_thumos
-from weaktube.data.readers import read_actionformer_json, read_thumos14_txt
+from weaktube.data.readers import ReaderOptionError, read_actionformer_json, read_thumos14_txt
 from weaktube.data.readers._common import THUMOS14_CLASSES
 from weaktube.structures import AnnotationError, AnnotationSet
 
@@ -83,7 +83,7 @@ def test_video_info_and_out_of_range(txt_root, video_info):
     with pytest.raises(AnnotationError, match="beyond the video end") as e:
         read_thumos14_txt(txt_root, video_info=video_info, out_of_range="error")
     assert e.value.video in OUT_OF_RANGE_VIDEOS
-    with pytest.raises(ValueError, match="out_of_range"):
+    with pytest.raises(ReaderOptionError, match="out_of_range"):
         read_thumos14_txt(txt_root, out_of_range="keep")
 
 

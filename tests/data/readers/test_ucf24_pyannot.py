@@ -178,3 +178,19 @@ def test_hostile_pickle_is_refused(tmp_path):
     p.write_bytes(pickle.dumps({"classes": ["A"], "db": {}, "trainvideos": [], "x": print}))
     with pytest.raises(AnnotationError, match="refusing to load builtins.print"):
         read_ucf24_pyannot(p)
+
+
+def test_rescale_to_probed_clip_sizes(ucf24, ucf24_videos):
+    from weaktube.data.video import probe_video
+
+    infos = {f"{p.stem.split('_')[1]}/{p.stem}": probe_video(p)
+             for p in sorted(ucf24_videos.glob("*.mp4"))}
+    assert len(infos) == 6
+    out = rescale_to_video_sizes(ucf24, {n: (i.width, i.height) for n, i in infos.items()})
+    out.validate()
+    for name, info in infos.items():
+        v, v0 = out[name], ucf24[name]
+        assert v.num_frames == info.num_frames  # numf = the decoded frame count
+        assert (v.width, v.height) == (340, 256)
+        np.testing.assert_allclose(v.tubes[0].boxes, v0.tubes[0].boxes
+                                   * [340 / 320, 256 / 240, 340 / 320, 256 / 240], rtol=1e-6)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weaktube.data.readers._common import load_json, load_pickle
+from weaktube.data.readers._common import ReaderOptionError, load_json, load_pickle
 from weaktube.data.readers.act_pkl import read_act_pkl
 from weaktube.data.readers.actionformer_json import read_actionformer_json
 from weaktube.data.readers.activitynet_json import read_activitynet_json
@@ -34,8 +34,8 @@ from weaktube.data.readers.yowo_txt import read_yowo_txt
 from weaktube.structures import AnnotationError, AnnotationSet
 
 __all__ = [
-    "READERS", "attach_frame_paths", "convert", "detect_format", "read_act_pkl",
-    "read_actionformer_json", "read_activitynet_json", "read_bsn_activitynet",
+    "READERS", "ReaderOptionError", "attach_frame_paths", "convert", "detect_format",
+    "read_act_pkl", "read_actionformer_json", "read_activitynet_json", "read_bsn_activitynet",
     "read_thumos14_txt", "read_ucf24_pyannot", "read_yowo_txt", "rescale_to_video_sizes",
 ]
 
@@ -139,7 +139,8 @@ def convert(src: str | os.PathLike, format: str | None = None, **options: Any) -
     """Read ``src`` in ``format`` (detected when None) into a validated :class:`AnnotationSet`.
 
     ``options`` are passed to the format's reader (``READERS[format]``); an option it does not
-    take raises ``ValueError`` listing the ones it does.
+    take, or a bad option value, raises :class:`ReaderOptionError` (a ``ValueError``); a bad
+    source raises :class:`AnnotationError`.
     """
     path = Path(src)
     if format is None:
@@ -153,6 +154,6 @@ def convert(src: str | os.PathLike, format: str | None = None, **options: Any) -
     accepted = [p for p in inspect.signature(read).parameters if p != "src"]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ValueError(f"format {format!r} takes no option(s) {unknown}; it takes "
+        raise ReaderOptionError(f"format {format!r} takes no option(s) {unknown}; it takes "
                          f"{accepted}")
     return read(path, **options)

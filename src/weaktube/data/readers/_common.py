@@ -61,6 +61,12 @@ OUT_OF_RANGE_MODES = ("clip", "error")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class ReaderOptionError(ValueError):
+    """A bad reader option (``fps=-1``, ``box_base=2``...): the caller's mistake, not the file's,
+    so :func:`reader` lets it through unchanged."""
+
+
 # Low-level errors that malformed input can raise deep inside a parser.
 _DATA_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, EOFError,
                 UnicodeDecodeError, OverflowError, RecursionError, pickle.UnpicklingError,
@@ -76,7 +82,7 @@ def reader(func: F) -> F:
     def wrapper(src: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
         try:
             return func(src, *args, **kwargs)
-        except AnnotationError:
+        except (AnnotationError, ReaderOptionError):
             raise
         except _DATA_ERRORS as e:
             raise AnnotationError(f"malformed input ({type(e).__name__}: {e})",
@@ -243,6 +249,17 @@ def check_class_names(classes: Iterable[Any], **where: Any) -> list[str]:
     return out
 
 
+def check_frame_size(size: Any) -> tuple[int, int]:
+    """``(width, height)`` as two positive ints; ``ValueError`` otherwise (a bad option)."""
+    try:
+        w, h = (int(s) for s in size)
+    except (TypeError, ValueError):
+        raise ReaderOptionError(f"a frame size must be (width, height), got {size!r}") from None
+    if w <= 0 or h <= 0:
+        raise ReaderOptionError(f"a frame size must be positive, got {size!r}")
+    return w, h
+
+
 def nominal_fps(classes: Sequence[str]) -> float:
     """30 fps for J-HMDB-21's class list, else UCF101's nominal 25 fps."""
     return JHMDB_FPS if tuple(classes) == JHMDB21_CLASSES else UCF101_FPS
@@ -323,7 +340,7 @@ class SegmentFitter:
 
     def __init__(self, out_of_range: str, file: str | os.PathLike) -> None:
         if out_of_range not in OUT_OF_RANGE_MODES:
-            raise ValueError(f"out_of_range must be one of {OUT_OF_RANGE_MODES}, "
+            raise ReaderOptionError(f"out_of_range must be one of {OUT_OF_RANGE_MODES}, "
                              f"got {out_of_range!r}")
         self.mode = out_of_range
         self.file = file

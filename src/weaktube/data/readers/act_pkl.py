@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from weaktube.data.readers._common import (
+    ReaderOptionError,
     as_dict,
     as_int,
     as_list,
@@ -133,13 +134,13 @@ def read_act_pkl(
     """
     path = _find_pickle(Path(src))
     if box_base not in (0, 1):
-        raise ValueError(f"box_base must be 0 or 1, got {box_base!r}")
+        raise ReaderOptionError(f"box_base must be 0 or 1, got {box_base!r}")
     data = as_dict(load_pickle(path), file=path)
     classes = check_class_names(as_list(get(data, "labels", file=path), file=path,
                                         field="labels"), file=path, field="labels")
     fps = nominal_fps(classes) if fps is None else float(fps)
     if not (fps > 0 and np.isfinite(fps)):
-        raise ValueError(f"fps must be a positive number, got {fps}")
+        raise ReaderOptionError(f"fps must be a positive number, got {fps}")
     nframes = as_dict(get(data, "nframes", file=path), file=path, field="nframes")
     resolution = as_dict(get(data, "resolution", file=path), file=path, field="resolution")
     gttubes = as_dict(get(data, "gttubes", file=path), file=path, field="gttubes")

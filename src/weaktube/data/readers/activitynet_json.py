@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 
 from weaktube.data.readers._common import (
+    ReaderOptionError,
     SegmentFitter,
     as_dict,
     as_float,
@@ -56,7 +57,7 @@ def read_activitynet_json(src: str | os.PathLike, *, fps: float = 30.0,
     """
     path = Path(src)
     if not (fps > 0 and math.isfinite(fps)):
-        raise ValueError(f"fps must be a positive number, got {fps}")
+        raise ReaderOptionError(f"fps must be a positive number, got {fps}")
     data = as_dict(load_json(path), file=path)
     db = as_dict(get(data, "database", file=path), file=path, field="database")
     raw = {}

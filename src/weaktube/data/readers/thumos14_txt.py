@@ -33,6 +33,7 @@ import warnings
 from pathlib import Path
 
 from weaktube.data.readers._common import (
+    ReaderOptionError,
     SegmentFitter,
     as_dict,
     as_float,
@@ -127,7 +128,7 @@ def read_thumos14_txt(
         raise AnnotationError("expected a folder of <Class>_val.txt / <Class>_test.txt files",
                               file=path)
     if not (fps > 0 and math.isfinite(fps)):
-        raise ValueError(f"fps must be a positive number, got {fps}")
+        raise ReaderOptionError(f"fps must be a positive number, got {fps}")
     files = _class_files(path)
     classes = sorted({cls for _, cls, _ in files if cls != AMBIGUOUS})
     if not classes:

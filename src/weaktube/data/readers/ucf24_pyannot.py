@@ -32,12 +32,14 @@ import numpy as np
 from weaktube.data.readers._common import (
     UCF101_FPS,
     UCF_JHMDB_FRAME_SIZE,
+    ReaderOptionError,
     as_dict,
     as_int,
     as_list,
     as_str,
     check_boxes,
     check_class_names,
+    check_frame_size,
     finish,
     get,
     load_pickle,
@@ -106,7 +108,7 @@ def read_ucf24_pyannot(
     """
     path = _find_pickle(Path(src))
     if not (fps > 0 and np.isfinite(fps)):
-        raise ValueError(f"fps must be a positive number, got {fps}")
+        raise ReaderOptionError(f"fps must be a positive number, got {fps}")
     data = as_dict(load_pickle(path), file=path)
     classes = check_class_names(as_list(get(data, "classes", file=path), file=path,
                                         field="classes"), file=path, field="classes")
@@ -148,7 +150,7 @@ def read_ucf24_pyannot(
         _check_testlist(testlist, videos)
     ann = finish(classes, videos, path)
     if frame_size is not None:
-        fw, fh = _check_size(frame_size)
+        fw, fh = check_frame_size(frame_size)
         warnings.warn(f"{path}: rescaling UCF101-24 boxes from {width}x{height} to {fw}x{fh} "
                       f"(x * {fw / width:.4f}, y * {fh / height:.4f})", stacklevel=3)
         ann = rescale_to_video_sizes(ann, {v.name: (fw, fh) for v in ann.videos})
@@ -174,16 +176,6 @@ def _check_testlist(testlist: str | os.PathLike, videos: list[VideoRecord]) -> N
                               f"from the test list", file=testlist, video=missing[0])
 
 
-def _check_size(size: tuple[int, int]) -> tuple[int, int]:
-    try:
-        w, h = (int(s) for s in size)
-    except (TypeError, ValueError):
-        raise ValueError(f"a frame size must be (width, height), got {size!r}") from None
-    if w <= 0 or h <= 0:
-        raise ValueError(f"a frame size must be positive, got {size!r}")
-    return w, h
-
-
 def rescale_to_video_sizes(ann: AnnotationSet,
                            sizes: dict[str, tuple[int, int]]) -> AnnotationSet:
     """A copy of ``ann`` with each video in ``sizes`` rescaled to its ``(width, height)``.
@@ -198,7 +190,7 @@ def rescale_to_video_sizes(ann: AnnotationSet,
         if v.name not in sizes:
             videos.append(v)
             continue
-        w, h = _check_size(sizes[v.name])
+        w, h = check_frame_size(sizes[v.name])
         tubes = list(v.tubes)
         if v.tubes and (v.width, v.height) != (w, h):
             scale = np.array([w / v.width, h / v.height, w / v.width, h / v.height])

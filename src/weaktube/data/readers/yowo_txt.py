@@ -45,10 +45,12 @@ from weaktube.data.readers._common import (
     JHMDB21_CLASSES,
     UCF24_CLASSES,
     UCF_JHMDB_FRAME_SIZE,
+    ReaderOptionError,
     as_float,
     as_int,
     check_boxes,
     check_class_names,
+    check_frame_size,
     finish,
     nominal_fps,
     read_text,
@@ -282,7 +284,7 @@ def read_yowo_txt(
     """
     path = Path(src)
     if box_base not in (0, 1):
-        raise ValueError(f"box_base must be 0 or 1, got {box_base!r}")
+        raise ReaderOptionError(f"box_base must be 0 or 1, got {box_base!r}")
     if classes is not None:
         classes = check_class_names(classes, field="classes")
     lists: dict[str, str] = {}
@@ -310,8 +312,8 @@ def read_yowo_txt(
                else _resolve_flat_classes(files, classes))
     fps = nominal_fps(classes) if fps is None else float(fps)
     if not (fps > 0 and np.isfinite(fps)):
-        raise ValueError(f"fps must be a positive number, got {fps}")
-    width, height = (int(s) for s in frame_size)
+        raise ReaderOptionError(f"fps must be a positive number, got {fps}")
+    width, height = check_frame_size(frame_size)
 
     per_video: dict[str, dict[int, list[tuple[int, np.ndarray]]]] = defaultdict(dict)
     for f in files:
@@ -340,7 +342,7 @@ def _assign_splits(names: list[str], lists: dict[str, str], split: str | None,
                    path: Path) -> dict[str, str]:
     if split is not None:
         if not isinstance(split, str) or not split:
-            raise ValueError(f"split must be a non-empty string, got {split!r}")
+            raise ReaderOptionError(f"split must be a non-empty string, got {split!r}")
         return {n: split for n in names}
     if not lists:
         return {n: "test" for n in names}
