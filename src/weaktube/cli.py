@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from weaktube.config import ConfigError
+from weaktube.data.readers import ReaderOptionError
 from weaktube.data.video import VideoError
 from weaktube.structures import AnnotationError
 from weaktube.train.checkpoint import CheckpointError
@@ -63,9 +64,26 @@ def cmd_data_check(a: argparse.Namespace) -> int:
 
 
 def cmd_data_convert(a: argparse.Namespace) -> int:
-    from weaktube.data.readers import convert
+    from weaktube.config import parse_set
+    from weaktube.data.readers import convert, rescale_to_video_sizes
+    from weaktube.data.video import VideoError, find_video, probe_video
 
-    ann = convert(Path(a.src), a.format)
+    ann = convert(Path(a.src), a.format, **parse_set(a.opt))
+    if a.videos:
+        sizes, missing = {}, []
+        for v in ann.videos:
+            try:
+                info = probe_video(find_video(a.videos, v.name, v.path), count_frames=False)
+            except VideoError:
+                missing.append(v.name)
+                continue
+            sizes[v.name] = (info.width, info.height)
+        if a.only_present:
+            ann = ann.subset(sizes)
+        elif missing:
+            print(f"note: {len(missing)} of {len(ann.videos)} videos not found under "
+                  f"{a.videos} (first: {missing[0]}); their boxes keep the annotation's size")
+        ann = rescale_to_video_sizes(ann, sizes)
     ann.save(a.out)
     s = ann.statistics()
     print(f"wrote {a.out}: {s['videos']} videos, {s['classes']} classes, splits "
@@ -180,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     v = dsub.add_parser("convert", help="convert a dataset's annotations to weaktube's format")
     v.add_argument("src")
     v.add_argument("--format", help="source format (auto-detected when unambiguous)")
+    v.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="reader option, e.g. testlist=testlist01.txt or fps=30 (repeatable; "
+                        "see docs/DATASETS.md)")
+    v.add_argument("--videos", help="video root: rescale boxes to each video's real size")
+    v.add_argument("--only-present", action="store_true",
+                   help="with --videos: keep only the videos found there")
     v.add_argument("--out", required=True)
     v.set_defaults(func=cmd_data_convert)
 
@@ -229,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (AnnotationError, VideoError, CheckpointError, ConfigError, FileNotFoundError) as e:
+    except (AnnotationError, VideoError, CheckpointError, ConfigError, FileNotFoundError,
+            ReaderOptionError) as e:
         print(f"weaktube: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -41,15 +41,19 @@ def find_video(root: str | os.PathLike, name: str, path: str | None = None) -> P
     """Locate video ``name`` under ``root``.
 
     Order: the record's own ``path`` (absolute, or relative to ``root``); ``root/<name>.<ext>``
-    for the known video extensions; a frame folder ``root/<name>/``.
+    for the known video extensions; a frame folder ``root/<name>/``; and for names with folders
+    (UCF101-24's ``Class/v_Class_g01_c01``) the same two with the last part of the name only
+    (``root/v_Class_g01_c01.avi``, as UCF101 ships its videos).
     """
     root = Path(root)
     candidates: list[Path] = []
     if path:
         p = Path(path)
         candidates.append(p if p.is_absolute() else root / p)
-    candidates += [root / f"{name}{ext}" for ext in VIDEO_EXTENSIONS]
-    candidates.append(root / name)
+    stems = [name] + ([Path(name).name] if Path(name).name != name else [])
+    for stem in stems:
+        candidates += [root / f"{stem}{ext}" for ext in VIDEO_EXTENSIONS]
+        candidates.append(root / stem)
     for c in candidates:
         if c.is_file() or (c.is_dir() and _frame_files(c)):
             return c
@@ -62,8 +66,11 @@ def _frame_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Width, height, fps and the true frame count (counted by decoding for files)."""
+def probe_video(path: str | os.PathLike, count_frames: bool = True) -> VideoInfo:
+    """Width, height, fps and the true frame count (counted by decoding for files).
+
+    With ``count_frames=False`` only the first frame is decoded and ``num_frames`` is -1.
+    """
     path = Path(path)
     if path.is_dir():
         files = _frame_files(path)
@@ -79,6 +86,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         n = 0
         while cap.grab():
             n += 1
+            if not count_frames:
+                return VideoInfo(width, height, -1, fps)
     finally:
         cap.release()
     if n == 0:
