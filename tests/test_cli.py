@@ -1,0 +1,73 @@
+"""The command line: every subcommand has --help; bad input ends with one clear line, exit 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from weaktube.cli import main
+
+SUBCOMMANDS = [["synth"], ["data", "check"], ["data", "convert"], ["train"], ["detect"],
+               ["evaluate"], ["demo"]]
+
+
+@pytest.mark.parametrize("cmd", SUBCOMMANDS)
+def test_help(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*cmd, "--help"])
+    assert e.value.code == 0
+    assert "usage: weaktube" in capsys.readouterr().out
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "weaktube.cli", "--help"], capture_output=True,
+                         text=True, check=True)
+    assert "synth" in out.stdout and "evaluate" in out.stdout
+
+
+def _write(path, obj):
+    path.write_text(json.dumps(obj))
+    return str(path)
+
+
+GOOD = {"classes": ["a"], "videos": [{"name": "v1", "num_frames": 5, "width": 40, "height": 30,
+                                      "fps": 10, "split": "test",
+                                      "tubes": [{"label": 0, "start_frame": 1,
+                                                 "boxes": [[1, 1, 10, 10], [2, 2, 11, 11]]}],
+                                      "segments": []}]}
+
+
+def test_data_check_ok_and_errors(tmp_path, capsys):
+    assert main(["data", "check", _write(tmp_path / "ok.json", GOOD)]) == 0
+    assert "valid" in capsys.readouterr().out
+    bad = json.loads(json.dumps(GOOD))
+    bad["videos"][0]["tubes"][0]["boxes"][1] = [2, 2, 50, 11]  # outside the 40 px frame
+    assert main(["data", "check", _write(tmp_path / "bad.json", bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.json" in err[0] and "video 'v1'" in err[0]
+    assert "frame 2" in err[0] and "outside" in err[0]
+    # missing video under --videos
+    assert main(["data", "check", str(tmp_path / "ok.json"), "--videos", str(tmp_path)]) == 2
+    assert "video 'v1'" in capsys.readouterr().err
+    # empty split
+    assert main(["data", "check", str(tmp_path / "ok.json"), "--split", "train"]) == 2
+    assert "split 'train' has no videos" in capsys.readouterr().err
+
+
+def test_evaluate_json_last_line(tmp_path, capsys):
+    gt = _write(tmp_path / "gt.json", GOOD)
+    dets = _write(tmp_path / "d.json", {"detections": [
+        {"video": "v1", "frame": 1, "label": 0, "score": 0.9, "box": [1, 1, 10, 10]},
+        {"video": "v1", "frame": 2, "label": 0, "score": 0.8, "box": [2, 2, 11, 11]},
+        {"video": "v1", "frame": 3, "label": 0, "score": 0.7, "box": [2, 2, 11, 11]}]})
+    assert main(["evaluate", "--gt", gt, "--detections", dets, "--json"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    # 3 detections, 2 ground-truth boxes: TP, TP, FP -> raw PR area = 100 %
+    assert json.loads(last) == {"metrics": {"frame_mAP@0.5": 100.0}}
+
+
+def test_missing_checkpoint(tmp_path, capsys):
+    assert main(["detect", "--checkpoint", str(tmp_path / "x.pt"), "--video", "v.mp4",
+                 "--out", str(tmp_path / "d.json")]) == 2
+    assert "x.pt" in capsys.readouterr().err
