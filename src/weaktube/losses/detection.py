@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from weaktube.model.box_ops import torch_iou
+from weaktube.model.box_ops import torch_iou, torch_iou_paired
 from weaktube.model.decode import MAX_LOG_SCALE, decode_boxes
 
 
@@ -81,11 +81,15 @@ def assign_targets(boxes: torch.Tensor, labels: torch.Tensor, anchors: torch.Ten
 
 def yolo_loss(raw: torch.Tensor, anchors: torch.Tensor, boxes: torch.Tensor,
               labels: torch.Tensor, num_classes: int, cfg: DetectionLossConfig,
-              prefix: str = "") -> dict[str, torch.Tensor]:
+              prefix: str = "", tolerance_iou: float | None = None,
+              box_terms: bool = True) -> dict[str, torch.Tensor]:
     """Loss_loc (+ Loss_cls when ``num_classes > 0``) of one prediction map.
 
     ``raw [B, A, 5 + num_classes, H', W']``; ``boxes [B, M, 4]`` normalised xyxy;
     ``labels [B, M]`` class index (any value >= 0 for class-free heads), -1 = padding.
+    ``tolerance_iou``: responsible anchors whose decoded box already overlaps its target by at
+    least this IoU get no box terms (targets that are themselves estimates, e.g. a tracker's).
+    ``box_terms=False`` drops the box terms altogether (class and objectness only).
     Returns named scalar terms (``{prefix}xy``, ``wh``, ``obj``, ``noobj``, ``cls``), each summed
     over anchors and divided by B.
     """
@@ -105,10 +109,15 @@ def yolo_loss(raw: torch.Tensor, anchors: torch.Tensor, boxes: torch.Tensor,
     zero = raw.sum() * 0.0
     if o.any():
         p = pred[o]  # [G, C]
-        xy = ((p[:, :2].sigmoid() - asg.txy[o]) ** 2).sum()
+        keep = torch.full((len(p),), float(box_terms), device=raw.device)  # [G] box-term weight
+        if tolerance_iou is not None and box_terms:
+            with torch.no_grad():
+                close = torch_iou_paired(pred_boxes[o], asg.box[o]) >= tolerance_iou
+            keep = keep * (~close).float()
+        xy = (((p[:, :2].sigmoid() - asg.txy[o]) ** 2).sum(1) * keep).sum()
         pwh = anchors.view(1, a, 1, 1, 2).expand(bsz, a, h, w, 2)[o]  # [G, 2] anchor w, h
         bwh = pwh * p[:, 2:4].clamp(max=MAX_LOG_SCALE).exp()  # [G, 2] predicted w, h
-        wh = ((bwh.sqrt() - asg.wh[o].sqrt()) ** 2).sum()
+        wh = (((bwh.sqrt() - asg.wh[o].sqrt()) ** 2).sum(1) * keep).sum()
         obj = F.binary_cross_entropy_with_logits(conf[o], torch.ones_like(conf[o]),
                                                  reduction="sum")
         if num_classes > 0:
