@@ -9,10 +9,10 @@
   compute, so any width and size is cheap to count. Convolutions and matmuls only (BN, ReLU,
   pooling are not counted).
 - Forward time per clip: batch 1, eval mode, ``no_grad``, median of ``--repeats`` runs after
-  one warm-up run; per-backbone times too.
+  one warm-up run (and the fastest run); per-backbone times too.
 - Training throughput of the demo model: batch 16, forward + backward + SGD step on a
   stand-in loss (sum of squared outputs; the real losses cost little next to the network),
-  median over steps after warm-up.
+  at the median and at the fastest step after warm-up.
 
 The machine is shared: timings are noisy (the 1-minute load average is recorded).
 """
@@ -85,7 +85,8 @@ def backbone_gflops(backbone_cfg, clip_len: int, size: int) -> float:
     return fc.get_total_flops() / 1e9
 
 
-def median_time(fn, repeats: int, warmup: int = 1) -> float:
+def run_times(fn, repeats: int, warmup: int = 1) -> list[float]:
+    """Wall-clock seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -93,24 +94,30 @@ def median_time(fn, repeats: int, warmup: int = 1) -> float:
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return times
 
 
 def forward_times(model: Detector, clip_len: int, size: int, repeats: int) -> dict[str, float]:
-    """Seconds per clip (batch 1, eval, no_grad): whole detector and each backbone alone."""
+    """Seconds per clip (batch 1, eval, no_grad): median for the whole detector and each
+    backbone alone, and the minimum for the detector (less sensitive to other jobs)."""
     model.eval()
     clip = torch.randn(1, 3, clip_len, size, size)
     clip_cl = clip.contiguous(memory_format=torch.channels_last_3d)  # as Detector does on CPU
     with torch.no_grad():
+        det = run_times(lambda: model(clip), repeats)
         return {
-            "detector_s": median_time(lambda: model(clip), repeats),
-            "cls_backbone_s": median_time(lambda: model.cls_backbone(clip_cl), repeats),
-            "loc_backbone_s": median_time(lambda: model.loc_backbone(clip_cl), repeats),
+            "detector_s": statistics.median(det),
+            "detector_min_s": min(det),
+            "cls_backbone_s": statistics.median(
+                run_times(lambda: model.cls_backbone(clip_cl), repeats)),
+            "loc_backbone_s": statistics.median(
+                run_times(lambda: model.loc_backbone(clip_cl), repeats)),
         }
 
 
-def train_throughput(cfg: DetectorConfig, batch: int, steps: int) -> float:
-    """Training clips per second (forward + backward + SGD step)."""
+def train_throughput(cfg: DetectorConfig, batch: int, steps: int) -> tuple[float, float]:
+    """Training clips per second (forward + backward + SGD step): at the median step time and
+    at the fastest step."""
     torch.manual_seed(0)
     model = build_detector(cfg).train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
@@ -123,7 +130,8 @@ def train_throughput(cfg: DetectorConfig, batch: int, steps: int) -> float:
         loss.backward()
         opt.step()
 
-    return batch / median_time(step, steps, warmup=2)
+    times = run_times(step, steps, warmup=2)
+    return batch / statistics.median(times), batch / min(times)
 
 
 def main() -> None:
@@ -174,7 +182,10 @@ def main() -> None:
     results["loc_full_width_hara_stem_gflops_16x224"] = backbone_gflops(
         replace(paper_loc, width=64, stem_width=64, conv1_t_size=7), 16, 224)
 
-    results["demo_train_clips_per_s"] = train_throughput(variants["demo"], 16, args.train_steps)
+    median_rate, best_rate = train_throughput(variants["demo"], 16, args.train_steps)
+    results["demo_train_clips_per_s"] = median_rate
+    results["demo_train_clips_per_s_best_step"] = best_rate
+    results["load_average_1min_end"] = os.getloadavg()[0]
 
     # table
     print(f"\nparameters (M), torch {torch.__version__}, {args.threads} threads")
@@ -184,21 +195,23 @@ def main() -> None:
     print(f"\nGFLOPs (1 multiply-add = {results['flops_per_multiply_add']} FLOPs) and forward "
           "time per clip (batch 1, eval)")
     print(f"{'case':<18}" + "".join(f"{b:>14}" for b in (*BRANCHES, "total"))
-          + f"{'detector s':>12}{'cls s':>8}{'loc s':>8}")
+          + f"{'detector s':>12}{'(min)':>8}{'cls s':>8}{'loc s':>8}")
     for c in results["cases"]:
         n, _, h, _ = c["clip"]
         label = f"{c['variant']} {n}x{h}"
         g = c["gflops"]
         print(f"{label:<18}" + "".join(f"{g[b]:>14.2f}" for b in (*BRANCHES, "total"))
-              + f"{c['detector_s']:>12.3f}{c['cls_backbone_s']:>8.3f}"
+              + f"{c['detector_s']:>12.3f}{c['detector_min_s']:>8.3f}{c['cls_backbone_s']:>8.3f}"
               + f"{c['loc_backbone_s']:>8.3f}")
     print("\nlocation branch (34 layers, T kept) GFLOPs at 16x224 by width:",
           {w: round(v, 1) for w, v in results["loc_width_sweep_gflops_16x224"].items()},
           f"(width 64 with Hara's 7x7x7 stem: "
           f"{results['loc_full_width_hara_stem_gflops_16x224']:.1f})")
-    print(f"demo training: {results['demo_train_clips_per_s']:.1f} clips/s "
+    print(f"demo training: {results['demo_train_clips_per_s']:.1f} clips/s at the median step, "
+          f"{results['demo_train_clips_per_s_best_step']:.1f} at the fastest "
           f"(batch 16, 8x3x128x128, {args.threads} threads)")
-    print(f"load average at start: {results['load_average_1min']:.2f}")
+    print(f"1-min load average at start / end: {results['load_average_1min']:.2f} / "
+          f"{results['load_average_1min_end']:.2f} (on {os.cpu_count()} CPUs)")
 
     if args.out:
         atomic_write_json(args.out, results, indent=2)

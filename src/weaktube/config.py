@@ -26,6 +26,7 @@ import yaml
 from weaktube.data.transforms import AugmentConfig
 from weaktube.losses.detection import DetectionLossConfig
 from weaktube.model.decode import PostprocessConfig
+from weaktube.train.weak import WeakConfig
 
 
 @dataclass
@@ -52,7 +53,8 @@ class ModelChoice:
 
 @dataclass
 class TrainConfig:
-    stage: str = "source"  # source (boxes) | target (temporal labels only; issue 3)
+    stage: str = "source"  # source (boxes) | target (temporal labels only)
+    init: str = ""  # checkpoint to start from (the source model for the target stage)
     epochs: int = 10
     clips_per_epoch: int = 2048  # clips drawn (weighted, with replacement) per epoch
     batch_size: int = 16
@@ -84,6 +86,7 @@ class ExperimentConfig:
     model: ModelChoice = field(default_factory=ModelChoice)
     loss: DetectionLossConfig = field(default_factory=DetectionLossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    weak: WeakConfig = field(default_factory=WeakConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 

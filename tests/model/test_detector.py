@@ -232,3 +232,20 @@ def test_default_config_is_paper_size():
     cfg = DetectorConfig()
     assert cfg == detector_paper(num_classes=24, anchors=cfg.anchors)
     assert cfg.num_anchors == 5
+
+
+def test_two_step_forward_equals_forward():
+    import torch
+
+    from weaktube.model import build_detector, detector_demo
+
+    torch.manual_seed(0)
+    m = build_detector(detector_demo(3, ((0.2, 0.4), (0.4, 0.8)), clip_len=4, img_size=64)).eval()
+    x = torch.randn(2, 3, 4, 64, 64)
+    with torch.no_grad():
+        out = m(x)
+        frames, feats = m.forward_location(x)
+        key = m.forward_global(x, frames)
+    torch.testing.assert_close(key, out.key)
+    torch.testing.assert_close(frames, out.frames)
+    torch.testing.assert_close(feats, out.frame_features)

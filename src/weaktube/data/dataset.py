@@ -131,10 +131,13 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __init__(self, ann: AnnotationSet, store: FrameStore, index: KeyframeIndex,
                  clip_len: int, stride: int, img_size: int,
-                 augment: AugmentConfig | None = None, seed: int = 0) -> None:
+                 augment: AugmentConfig | None = None, seed: int = 0,
+                 with_pixels: bool = False) -> None:
         self.ann, self.store, self.index = ann, store, index
         self.clip_len, self.stride, self.img_size = clip_len, stride, img_size
         self.augment, self.seed, self.epoch = augment, seed, 0
+        self.with_pixels = with_pixels  # also return the uint8 frames (for the tracker)
+        self._segment_labels = {v.name: v.segment_labels() for v in ann.videos}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -163,8 +166,9 @@ class ClipDataset(torch.utils.data.Dataset):
             frame_boxes.append(b[keep] / s)
         kb, kl = video.boxes_at(key)
         kb, keep = warp_boxes(kb, m, s)
-        seg = video.segment_labels()[key] if not video.tubes else -1
-        return {
+        seg_frames = self._segment_labels[video.name][idx]  # [N]
+        seg = int(seg_frames[-1]) if not video.tubes else -1
+        sample = {
             "clip": torch.from_numpy(to_tensor_layout(clip)),  # [3, N, S, S]
             "key_boxes": torch.from_numpy(kb[keep] / s),  # [M, 4] normalised
             "key_labels": torch.from_numpy(kl[keep]),  # [M]
@@ -174,14 +178,19 @@ class ClipDataset(torch.utils.data.Dataset):
             "frame": key,
             "frame_indices": torch.from_numpy(idx),
             "matrix": torch.from_numpy(m.astype(np.float32)),  # [2, 3] original px -> input px
+            "frame_segment": torch.from_numpy(seg_frames),  # [N] segment label per frame, -1
         }
+        if self.with_pixels:
+            sample["pixels"] = torch.from_numpy(clip)  # [N, S, S, 3] uint8 RGB
+        return sample
 
 
 def collate_clips(samples: list[dict]) -> dict:
     """Stack clips; pad boxes to the batch maximum (labels -1, valid mask False).
 
     Output: ``clip [B, 3, N, S, S]``, ``key_boxes [B, M, 4]``, ``key_labels [B, M]``,
-    ``frame_boxes [B, N, M', 4]``, ``frame_valid [B, N, M']``, ``segment_label [B]``.
+    ``frame_boxes [B, N, M', 4]``, ``frame_valid [B, N, M']``, ``segment_label [B]``,
+    ``frame_segment [B, N]`` and, when sampled ``with_pixels``, ``pixels [B, N, S, S, 3]``.
     """
     b = len(samples)
     n = samples[0]["clip"].shape[1]
@@ -209,4 +218,7 @@ def collate_clips(samples: list[dict]) -> dict:
         "frame": torch.tensor([s["frame"] for s in samples]),
         "frame_indices": torch.stack([s["frame_indices"] for s in samples]),
         "matrix": torch.stack([s["matrix"] for s in samples]),
+        "frame_segment": torch.stack([s["frame_segment"] for s in samples]),
+        **({"pixels": torch.stack([s["pixels"] for s in samples])} if "pixels" in samples[0]
+           else {}),
     }

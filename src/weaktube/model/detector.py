@@ -182,23 +182,41 @@ class Detector(nn.Module):
             raise ValueError(f"Detector: clip height and width must be multiples of 32, got "
                              f"{h}x{w}")
 
-    def forward_intermediates(self, clip: torch.Tensor) -> DetectorIntermediates:
-        """Like :meth:`forward`, also returning F11, F01, FB and FC."""
+    def _prepare(self, clip: torch.Tensor) -> torch.Tensor:
         self._check_input(clip)
         if clip.device.type == "cpu":
             # oneDNN's 3D convs and max-pool are several times faster channels-last on CPU
             clip = clip.contiguous(memory_format=torch.channels_last_3d)
-        # branch 1
-        s101 = self.cls_backbone(clip)  # [B, C', T', H', W']
-        f11 = s101.mean(dim=2)  # [B, C', T', H', W'] -> [B, C', H', W']
-        # branch 2 + branch 4
+        return clip
+
+    def forward_location(self, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Branches 2 + 4 only: ``(frames [B, N, A, 5, H', W'], frame_features
+        [B, N, D', H', W'])``. With :meth:`forward_global` this is :meth:`forward` in two steps,
+        so that work needing the per-frame boxes (the tracker of the target stage) can run while
+        branches 1 + 3 compute."""
+        clip = self._prepare(clip)
         s50 = self.loc_backbone(clip)  # [B, D', N, H', W']
         frames = self.frame_head(s50)  # [B, N, A, 5, H', W']
-        frame_features = s50.transpose(1, 2)  # [B, D', N, H', W'] -> [B, N, D', H', W']
+        return frames, s50.transpose(1, 2)  # [B, D', N, H', W'] -> [B, N, D', H', W']
+
+    def forward_global(self, clip: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Branches 1 + 3 given branch 4's ``frames``: the keyframe predictions
+        ``[B, A, 5 + K, H', W']`` (F01 enters detached)."""
+        return self._global(self._prepare(clip), frames)[0]
+
+    def _global(self, clip: torch.Tensor, frames: torch.Tensor):
+        s101 = self.cls_backbone(clip)  # [B, C', T', H', W']
+        f11 = s101.mean(dim=2)  # [B, C', T', H', W'] -> [B, C', H', W']
         # branch 3: the global loss must not reach branches 2/4 -> detach F01
         f01 = location_maps(frames).detach()  # [B, N, H', W']
         fa = torch.cat([f01.to(f11.dtype), f11], dim=1)  # -> [B, N + C', H', W']
         key, fb, fc = self.fusion(fa)
+        return key, f11, f01, fb, fc
+
+    def forward_intermediates(self, clip: torch.Tensor) -> DetectorIntermediates:
+        """Like :meth:`forward`, also returning F11, F01, FB and FC."""
+        frames, frame_features = self.forward_location(clip)
+        key, f11, f01, fb, fc = self._global(self._prepare(clip), frames)
         out = DetectorOutput(key=key, frames=frames, frame_features=frame_features)
         return DetectorIntermediates(output=out, f11=f11, f01=f01, fb=fb, fc=fc)
 

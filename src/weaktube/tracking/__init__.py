@@ -19,9 +19,11 @@ from weaktube.tracking.tracker import (
     TrackStatus,
     check_box,
     clip_box,
+    set_opencv_blas_threads,
 )
 
 __all__ = [
     "MIL_MIN_SIDE", "PropagationJob", "PropagationResult", "TrackResult", "TrackStatus",
     "Tracker", "TrackerKind", "check_box", "clip_box", "propagate", "propagate_many", "run_job",
+    "set_opencv_blas_threads",
 ]

@@ -4,7 +4,7 @@ A :class:`PropagationJob` is one box in one frame of a clip and the frames to tr
 :func:`propagate_many` runs a list of jobs on a thread pool and returns one
 :class:`PropagationResult` per job, in job order. This is what the tracking-regularisation loss
 (L_TRB, paper eq. 13) uses inside a training step: the network's detached per-frame boxes are
-tracked into the neighbouring frames of the same clip, e.g. for a batch of clips ``[B, T, H, W, 3]``::
+tracked into the neighbouring frames of the same clip, e.g. for clips ``[B, T, H, W, 3]``::
 
     jobs = [PropagationJob.from_steps(clips[b], t, boxes[b, t], steps=1, direction=+1)
             for b in range(B) for t in range(T - 1)]
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from weaktube.tracking.tracker import Tracker, TrackerKind, TrackStatus
+from weaktube.tracking.tracker import Tracker, TrackerKind, TrackStatus, set_opencv_blas_threads
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,8 +140,8 @@ def run_job(job: PropagationJob, kind: TrackerKind | str = TrackerKind.KCF,
 
 
 def propagate(frames: np.ndarray, box: np.ndarray, start: int, steps: int, direction: int = 1,
-              kind: TrackerKind | str = TrackerKind.KCF, *,
-              min_size: float = 5.0) -> PropagationResult:
+              kind: TrackerKind | str = TrackerKind.KCF, *, min_size: float = 5.0,
+              blas_threads: int | None = 1) -> PropagationResult:
     """Track one box ``steps`` frames forward (``direction=+1``) or backward (``-1``).
 
     Args:
@@ -149,16 +149,20 @@ def propagate(frames: np.ndarray, box: np.ndarray, start: int, steps: int, direc
         box: ``[4]`` xyxy pixels in ``frames[start]`` (0-based).
         start, steps, direction: the result's frames are ``start + direction * (1 ... steps)``;
             they must lie inside the clip.
+        kind, min_size: see :class:`~weaktube.tracking.tracker.Tracker`.
+        blas_threads: see :func:`propagate_many`.
 
     Returns: a :class:`PropagationResult` with ``boxes [steps, 4]`` and ``ok [steps]``.
     """
     job = PropagationJob.from_steps(frames, start, box, steps, direction)
+    if blas_threads is not None:
+        set_opencv_blas_threads(blas_threads)
     return run_job(job, kind, min_size)
 
 
 def propagate_many(jobs: Sequence[PropagationJob], kind: TrackerKind | str = TrackerKind.KCF,
-                   workers: int | None = None, *,
-                   min_size: float = 5.0) -> list[PropagationResult]:
+                   workers: int | None = None, *, min_size: float = 5.0,
+                   blas_threads: int | None = 1) -> list[PropagationResult]:
     """Run many jobs on a thread pool; results in job order.
 
     Args:
@@ -168,8 +172,14 @@ def propagate_many(jobs: Sequence[PropagationJob], kind: TrackerKind | str = Tra
             calling thread without a pool. Results do not depend on it (MIL aside, see the
             module docstring).
         min_size: smallest accepted box side in pixels (see :class:`Tracker`).
+        blas_threads: first set the threads of OpenCV's bundled OpenBLAS to this (process-wide
+            for that library; see :func:`~weaktube.tracking.tracker.set_opencv_blas_threads`);
+            ``None`` leaves it alone. Its default of one spinning thread per core wastes CPU
+            and makes KCF in several threads slower than in one.
     """
     kind = TrackerKind.parse(kind)
+    if blas_threads is not None:
+        set_opencv_blas_threads(blas_threads)
     if workers is None:
         workers = os.cpu_count() or 1
     if workers < 1:

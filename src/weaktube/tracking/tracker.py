@@ -26,7 +26,10 @@ Only programming errors (a frame of the wrong dtype/shape, ``update`` before ``i
 
 from __future__ import annotations
 
+import ctypes
+import functools
 from enum import Enum
+from pathlib import Path
 from typing import NamedTuple
 
 import cv2
@@ -36,6 +39,44 @@ import numpy as np
 # 5 pixels (it needs a feature of area >= 9 that fits strictly inside the patch), so its minimum
 # box side is never below this, whatever ``min_size`` says.
 MIL_MIN_SIDE = 5
+
+
+@functools.lru_cache(maxsize=1)
+def _opencv_openblas() -> ctypes.CDLL | None:
+    """The OpenBLAS bundled with the opencv-python wheel (``opencv*.libs/libopenblas*.so``), or
+    None (another OpenCV build, or another platform)."""
+    site = Path(cv2.__file__).resolve().parent.parent
+    for path in sorted(site.glob("opencv*.libs/libopenblas*.so*")):
+        try:
+            lib = ctypes.CDLL(str(path))  # already loaded by cv2: the same instance
+            lib.openblas_set_num_threads.argtypes = [ctypes.c_int]
+            lib.openblas_get_num_threads.restype = ctypes.c_int
+        except (OSError, AttributeError):
+            continue
+        return lib
+    return None
+
+
+def set_opencv_blas_threads(num_threads: int) -> int | None:
+    """Set the thread count of OpenCV's bundled OpenBLAS; return the previous one, or None when
+    there is no bundled OpenBLAS (nothing is changed then).
+
+    The opencv-python wheels link a private OpenBLAS (not numpy's, not torch's) that OpenCV uses
+    for LAPACK calls, e.g. the SVD KCF runs on every update to compress its colour features. By
+    default it starts one busy-waiting thread per core: on 2 cores that made single-threaded KCF
+    ~1.2-2x and KCF in 2 Python threads ~3x more expensive in CPU time (``docs/TRACKING.md``).
+    One thread is right for trackers, which are parallelised over jobs instead. Process-wide for
+    that library only; ``propagate``/``propagate_many`` call it with 1 unless told otherwise.
+    """
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    lib = _opencv_openblas()
+    if lib is None:
+        return None
+    previous = int(lib.openblas_get_num_threads())
+    if previous != num_threads:
+        lib.openblas_set_num_threads(num_threads)
+    return previous
 
 
 class TrackerKind(str, Enum):
@@ -207,12 +248,18 @@ class Tracker:
             rect = _xyxy_to_int_xywh(clipped)
             if min(rect[2], rect[3]) < max(self.min_size, 1):  # rounding shrank it
                 return self._fail(TrackStatus.TOO_SMALL)
+        bgr = _to_bgr(frame)
         try:
-            started = impl.init(_to_bgr(frame), rect)
+            started = impl.init(bgr, rect)
+            if started is not False and self.kind is TrackerKind.KCF:
+                # OpenCV's KCF init only stores the box: its first update learns the filter from
+                # the frame it is given and skips detection. Give it the init frame, or every
+                # later box lags one frame behind (the first update would return the init box).
+                started, _ = impl.update(bgr)
         except cv2.error as e:
             return self._fail(TrackStatus.OPENCV_ERROR, _cv_message(e))
         if started is False:  # legacy trackers return a bool; the main API returns None
-            return self._fail(TrackStatus.OPENCV_ERROR, "init returned False")
+            return self._fail(TrackStatus.OPENCV_ERROR, "OpenCV could not start on this box")
         self._impl, self._legacy = impl, legacy
         used = np.array([rect[0], rect[1], rect[0] + rect[2], rect[1] + rect[3]], np.float64)
         return TrackResult(used, True, TrackStatus.OK)

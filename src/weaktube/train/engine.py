@@ -13,6 +13,7 @@ CUDA).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from weaktube.model import (
 from weaktube.model.anchors import anchors_for
 from weaktube.structures import AnnotationSet
 from weaktube.train.checkpoint import load_checkpoint, save_checkpoint
+from weaktube.train.weak import WeakLoss
 
 # Model variants selectable by name from configs (``model.variant``): tiny factories.
 VARIANTS = {"demo": detector_demo, "small": detector_small, "paper": detector_paper}
@@ -182,6 +184,31 @@ def build_model_config(cfg: ExperimentConfig, train_ann: AnnotationSet) -> Detec
     return apply_overrides(dcfg, mc.overrides, "model.overrides") if mc.overrides else dcfg
 
 
+def load_initial_weights(model: Detector, ckpt: dict, classes: list[str]) -> None:
+    """Start from another run's weights (``train.init``): every tensor whose shape matches.
+
+    The keyframe head's last layer holds per-anchor box, objectness and class outputs; its box
+    and objectness channels are kept, and its class channels are re-initialised when the class
+    lists differ (the paper's transfer settings have different class sets).
+    """
+    state = ckpt["model"]
+    own = model.state_dict()
+    same_classes = list(ckpt.get("classes", [])) == list(classes)
+    a = model.num_anchors
+    loaded = {}
+    for name, tensor in state.items():
+        if name.startswith("fusion.pred.") and not same_classes:
+            # [A*(5+K_src), ...] -> keep the 5 box/objectness rows of each anchor
+            new = own[name].clone()
+            src = tensor.reshape(a, -1, *tensor.shape[1:])  # -> [A, 5+K_src, ...]
+            dst = new.reshape(a, -1, *new.shape[1:])  # -> [A, 5+K, ...]
+            dst[:, :5] = src[:, :5]
+            loaded[name] = new
+        elif name in own and own[name].shape == tensor.shape:
+            loaded[name] = tensor
+    model.load_state_dict(loaded, strict=False)
+
+
 def make_optimizer(model: Detector, cfg: ExperimentConfig) -> torch.optim.Optimizer:
     """Two parameter groups (eq. 7): internal at alpha, global at lambda * alpha."""
     tc = cfg.train
@@ -226,23 +253,41 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
     train_ann = ann.split(cfg.data.train_split)
     if not train_ann.videos:
         raise ValueError(f"{cfg.data.annotations}: split {cfg.data.train_split!r} has no videos")
-    if tc.stage != "source":
-        raise NotImplementedError(f"train.stage={tc.stage!r}: only 'source' is implemented")
-    if not any(v.tubes for v in train_ann.videos):
+    if tc.stage not in ("source", "target"):
+        raise ValueError(f"train.stage={tc.stage!r}: expected 'source' or 'target'")
+    boxed = [v for v in train_ann.videos if v.tubes]
+    if tc.stage == "source" and not boxed:
         raise ValueError(f"{cfg.data.annotations}: the {cfg.data.train_split!r} split has no "
-                         "boxes; the source stage needs tubes")
+                         "boxes; the source stage needs tubes (use --stage target)")
+    if tc.stage == "target":
+        if not tc.init:
+            raise ValueError("train.stage=target needs train.init (the source checkpoint)")
+        if not any(v.segments for v in train_ann.videos):
+            raise ValueError(f"{cfg.data.annotations}: the {cfg.data.train_split!r} split has "
+                             "no segments; the target stage learns from temporal labels")
+        # the target stage learns from temporal labels only: boxes, if any, are not used
+        train_ann = train_ann.without_boxes(None)
 
     last = out_dir / "last.pt"
     ckpt = load_checkpoint(last) if last.exists() else None
-    dcfg = (DetectorConfig.from_dict(ckpt["detector"]) if ckpt
-            else build_model_config(cfg, train_ann))
+    init = load_checkpoint(tc.init) if tc.init and not ckpt else None
+    if ckpt:
+        dcfg = DetectorConfig.from_dict(ckpt["detector"])
+    elif init:  # keep the initial model's architecture and anchors, adapt the classes
+        dcfg = dataclasses.replace(DetectorConfig.from_dict(init["detector"]),
+                                   num_classes=train_ann.num_classes)
+    else:
+        dcfg = build_model_config(cfg, train_ann)
     model = build_detector(dcfg).to(device)
+    if init:
+        load_initial_weights(model, init, ann.classes)
     anchors = model.anchors
     store = FrameStore(cfg.data.videos)
     store.preload(train_ann)
     index = keyframe_index(train_ann, cfg.data.keyframe_every)
     dataset = ClipDataset(train_ann, store, index, dcfg.clip_len, cfg.data.frame_stride,
-                          dcfg.img_size, cfg.data.augment, seed=tc.seed)
+                          dcfg.img_size, cfg.data.augment, seed=tc.seed,
+                          with_pixels=tc.stage == "target")
     weights = torch.as_tensor(index.sampling_weights(cfg.data.positive_fraction))
     per_rank = max(tc.batch_size, tc.clips_per_epoch // info.world)
     iters_per_epoch = per_rank // tc.batch_size
@@ -264,8 +309,12 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         atomic_write_json(out_dir / "config.json", {"experiment": to_dict(cfg),
                                                     "detector": dcfg.to_dict()}, indent=2)
     num_classes = train_ann.num_classes
+    weak_loss = (WeakLoss(cfg.weak, cfg.loss, anchors, num_classes)
+                 if tc.stage == "target" else None)
 
     def loss_fn(m, batch):
+        if weak_loss is not None:
+            return weak_loss(m, batch)
         return source_loss(m, batch, cfg, anchors, num_classes)
 
     history = []
@@ -292,10 +341,13 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "iteration": iteration,
                 "config": to_dict(cfg), "detector": dcfg.to_dict(),
                 "classes": list(ann.classes)})
+    if weak_loss is not None:
+        weak_loss.close()
     result = {"train_seconds": round(t_train, 1), "epochs": tc.epochs, "iterations": iteration,
               "history": history,
               "clips_per_s": (round(float(np.mean([h["clips_per_s"] for h in history])), 2)
-                              if history else None)}
+                              if history else None),
+              **({"tracker": weak_loss.stats} if weak_loss is not None else {})}
     if evaluate_at_end and info.main:
         test_ann = ann.split(cfg.data.test_split)
         if test_ann.videos:

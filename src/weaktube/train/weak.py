@@ -1,0 +1,259 @@
+"""The target stage: training from temporal labels only (paper eqs. 13-18, 21-22).
+
+One training step on a batch of weak clips (keyframe class from the segment covering it, -1 for
+background time):
+
+1. branches 2 + 4 run first: per-frame boxes and objectness (``frames``) and features;
+2. the network's own per-frame boxes (top box per frame, detached) that are confident and
+   persist over the previous frames seed a classical tracker, run on a thread pool **while**
+   branches 1 + 3 compute the keyframe head (OpenCV and torch both release the GIL);
+3. GL (eq. 21): keyframe class = the segment's label; keyframe box = the tracker's propagation
+   of the network's box in frame N-2 to the keyframe (with ``use_trb``), else the class term at
+   the network's own keyframe box; background clips: "no object" everywhere;
+4. IL (eq. 22): ``L_TRB`` (per-frame predictions pulled towards the tracker's boxes, with a
+   tolerance) + ``rho * L_NCB`` (neighbour consistency of the per-frame target features);
+   background clips also get branch 4's "no object" term.
+
+Every choice the paper leaves open is listed in ``docs/WEAK.md``.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from weaktube.losses.consistency import neighbour_consistency_loss, target_features
+from weaktube.losses.detection import DetectionLossConfig, assign_targets, yolo_loss
+from weaktube.losses.tracking import tracking_loss
+from weaktube.model.box_ops import torch_iou_paired
+from weaktube.model.decode import decode_boxes
+from weaktube.model.detector import location_maps
+from weaktube.tracking.propagate import PropagationJob, propagate_many
+
+
+@dataclass
+class WeakConfig:
+    use_trb: bool = True  # tracking-regularisation loss (and tracker boxes as keyframe targets)
+    use_ncb: bool = True  # neighbour-consistency loss
+    rho: float = 0.2  # weight of L_NCB in IL (paper: 0.2)
+    eps: float = 1.0  # softmax temperature of L_NCB (paper: 1.0)
+    tracker: str = "kcf"  # kcf | mil | csrt | mosse
+    direction: str = "backward"  # tracker runs i+1 -> i (eq. 13) | forward | both
+    seed_conf: float = 0.3  # a per-frame box seeds the tracker only with objectness >= this
+    persist_frames: int = 2  # ... and if the previous k frames' boxes were confident too
+    persist_iou: float = 0.3  # ... and overlap it by this IoU (the box "persists")
+    skip_first: int = 1  # the first frames of a clip never seed (paper §4.5)
+    tolerance_iou: float = 0.7  # no box loss once the prediction overlaps the tracker's this much
+    tracker_workers: int = 2  # threads for the tracker
+
+
+def top_frame_boxes(frames: torch.Tensor, anchors: torch.Tensor) -> tuple[torch.Tensor,
+                                                                        torch.Tensor]:
+    """Per-frame top box: ``[B, N, A, 5, H', W']`` -> boxes ``[B, N, 4]`` (normalised xyxy) and
+    objectness ``[B, N]``."""
+    b, n = frames.shape[:2]
+    boxes = decode_boxes(frames, anchors).reshape(b, n, -1, 4)  # [B, N, A*H'*W', 4]
+    conf = frames[:, :, :, 4].sigmoid().reshape(b, n, -1)  # [B, N, A*H'*W']
+    best = conf.argmax(-1)  # [B, N]
+    top = torch.gather(boxes, 2, best[..., None, None].expand(b, n, 1, 4))[:, :, 0]
+    return top, torch.gather(conf, 2, best[..., None])[..., 0]
+
+
+def select_seeds(boxes: torch.Tensor, conf: torch.Tensor, covered: torch.Tensor,
+                 cfg: WeakConfig) -> torch.Tensor:
+    """``[B, N]`` bool: frames whose box may seed the tracker — inside the action segment,
+    confident, not among the first ``skip_first`` frames, and persisting (confident and
+    overlapping) over the previous ``persist_frames`` frames."""
+    ok = (conf >= cfg.seed_conf) & covered
+    ok[:, : cfg.skip_first] = False
+    seeds = ok.clone()
+    n = boxes.shape[1]
+    for k in range(1, cfg.persist_frames + 1):
+        prev_ok = torch.zeros_like(ok)
+        prev_ok[:, k:] = ok[:, :-k] & (torch_iou_paired(boxes[:, k:], boxes[:, :-k])
+                                       >= cfg.persist_iou)
+        prev_ok[:, :k] = ok[:, :k]  # no earlier frames in the clip: nothing to contradict
+        seeds &= prev_ok if k < n else ok
+    return seeds
+
+
+@dataclass
+class TrackerTargets:
+    """Tracker boxes as loss targets (normalised xyxy)."""
+
+    frame_boxes: torch.Tensor  # [B, N, 1, 4]
+    frame_valid: torch.Tensor  # [B, N, 1]
+    key_boxes: torch.Tensor  # [B, 1, 4] the keyframe's box, tracked from frame N-2
+    key_valid: torch.Tensor  # [B]
+    jobs: int
+    failures: int
+
+
+def build_jobs(pixels: np.ndarray, boxes: np.ndarray, seeds: np.ndarray, covered: np.ndarray,
+               direction: str) -> list[tuple[int, int, int, PropagationJob]]:
+    """Tracker jobs ``(clip, from_frame, to_frame, job)``: ``pixels [B, N, S, S, 3]`` uint8,
+    ``boxes [B, N, 4]`` pixels, ``seeds``/``covered`` ``[B, N]`` bool."""
+    b, n = seeds.shape
+    out = []
+    steps = {"backward": (-1,), "forward": (1,), "both": (-1, 1)}[direction]
+    for i in range(b):
+        for j in np.nonzero(seeds[i])[0]:
+            for d in steps:
+                t = j + d
+                if 0 <= t < n and covered[i, t]:
+                    out.append((i, int(j), int(t), PropagationJob(pixels[i], int(j), boxes[i, j],
+                                                                 (int(t),))))
+        # eq. 21: the keyframe's box target is frame N-2's box tracked forward
+        if n >= 2 and seeds[i, n - 2] and direction == "backward":
+            out.append((i, n - 2, n - 1, PropagationJob(pixels[i], n - 2, boxes[i, n - 2],
+                                                        (n - 1,))))
+    return out
+
+
+def run_tracker(pixels: np.ndarray, boxes: np.ndarray, seeds: np.ndarray, covered: np.ndarray,
+                cfg: WeakConfig) -> TrackerTargets:
+    """Track every seed box to its neighbour frame(s); average when two seeds land on one frame.
+
+    ``pixels [B, N, S, S, 3]`` uint8; ``boxes [B, N, 4]`` normalised. Returns normalised targets.
+    """
+    b, n, s = pixels.shape[:3]
+    px = boxes * s
+    jobs = build_jobs(pixels, px, seeds, covered, cfg.direction)
+    sums = np.zeros((b, n, 4))
+    counts = np.zeros((b, n))
+    key_sum, key_n = np.zeros((b, 4)), np.zeros(b)
+    failures = 0
+    if jobs:
+        results = propagate_many([j for *_, j in jobs], cfg.tracker, workers=cfg.tracker_workers)
+        for (i, j, t, _), res in zip(jobs, results):
+            if not res.ok[0]:
+                failures += 1
+                continue
+            box = res.boxes[0] / s
+            if t == n - 1 and j == n - 2:
+                key_sum[i] += box
+                key_n[i] += 1
+            if not (t == n - 1 and j == n - 2 and cfg.direction == "backward"):
+                sums[i, t] += box
+                counts[i, t] += 1
+    frame_boxes = sums / np.maximum(counts, 1)[..., None]
+    key = key_sum / np.maximum(key_n, 1)[:, None]
+    return TrackerTargets(
+        frame_boxes=torch.as_tensor(frame_boxes, dtype=torch.float32)[:, :, None],
+        frame_valid=torch.as_tensor(counts > 0)[:, :, None],
+        key_boxes=torch.as_tensor(key, dtype=torch.float32)[:, None],
+        key_valid=torch.as_tensor(key_n > 0),
+        jobs=len(jobs), failures=failures)
+
+
+def class_at_boxes_loss(key: torch.Tensor, anchors: torch.Tensor, boxes: torch.Tensor,
+                        labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Class term only, at the anchor responsible for each ``boxes [B, 1, 4]`` (the network's
+    own box): the 'classification-only' target training of the paper's SCEL baseline.
+    ``key [B, A, 5+K, H', W']``, ``labels [B]`` (-1 = skip). Summed, divided by B."""
+    b, a, _, h, w = key.shape
+    lab = labels.view(b, 1)
+    asg = assign_targets(boxes, lab, anchors, h, w)
+    if not asg.obj.any():
+        return key.sum() * 0.0
+    logits = key.permute(0, 1, 3, 4, 2)[asg.obj][:, 5:]  # [G, K]
+    onehot = F.one_hot(asg.label[asg.obj], num_classes).float()
+    return F.binary_cross_entropy_with_logits(logits, onehot, reduction="sum") / b
+
+
+def _subset_loss(raw: torch.Tensor, mask: torch.Tensor, fn) -> dict[str, torch.Tensor]:
+    """Apply a per-batch loss to the clips in ``mask`` only, rescaled to a per-B average."""
+    if not mask.any():
+        return {}
+    terms = fn(raw[mask], mask)
+    scale = float(mask.sum()) / len(mask)
+    return {k: v * scale for k, v in terms.items()}
+
+
+class WeakLoss:
+    """Named terms of the target-stage loss for one batch (a callable holding the thread pool).
+
+    ``batch`` needs ``clip``, ``pixels`` (uint8 ``[B, N, S, S, 3]``, the augmented frames the
+    network sees), ``segment_label [B]`` and ``frame_segment [B, N]`` (the label covering each
+    clip frame, -1 outside segments).
+    """
+
+    def __init__(self, cfg: WeakConfig, loss_cfg: DetectionLossConfig, anchors: torch.Tensor,
+                 num_classes: int) -> None:
+        self.cfg, self.loss_cfg, self.anchors, self.k = cfg, loss_cfg, anchors, num_classes
+        self.pool = ThreadPoolExecutor(max_workers=1) if cfg.use_trb else None
+        self.stats = {"tracker_jobs": 0, "tracker_failures": 0}
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    def __call__(self, model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        core = getattr(model, "module", model)
+        clip = batch["clip"]
+        seg = batch["segment_label"]  # [B]
+        pos = seg >= 0
+        covered = batch["frame_segment"] >= 0  # [B, N]
+        frames, frame_features = core.forward_location(clip)  # branches 2 + 4
+        with torch.no_grad():
+            boxes, conf = top_frame_boxes(frames.detach().float(), self.anchors)
+        future: Future | None = None
+        if cfg.use_trb:
+            seeds = select_seeds(boxes, conf, covered, cfg)
+            future = self.pool.submit(run_tracker, batch["pixels"].cpu().numpy(),
+                                      boxes.cpu().numpy(), seeds.cpu().numpy(),
+                                      covered.cpu().numpy(), cfg)
+        key = core.forward_global(clip, frames)  # branches 1 + 3, overlapping the tracker
+        terms: dict[str, torch.Tensor] = {}
+        lc = self.loss_cfg
+        anchors, k = self.anchors, self.k
+        empty = torch.zeros(len(seg), 1, 4, device=clip.device)
+        none = torch.full((len(seg), 1), -1, dtype=torch.long, device=clip.device)
+        # background clips: no acting person, in the keyframe head and in every frame
+        neg = ~pos
+        bg = _subset_loss(key.float(), neg, lambda r, m: yolo_loss(
+            r, anchors, empty[m], none[m], k, lc, prefix="bg_key_"))
+        terms.update({kk: v for kk, v in bg.items() if kk.endswith("noobj")})
+        if neg.any():
+            b, n = frames.shape[:2]
+            fr = frames.float()[neg]
+            nb = int(neg.sum())
+            t = yolo_loss(fr.reshape(nb * n, *fr.shape[2:]), anchors,
+                          torch.zeros(nb * n, 1, 4, device=clip.device),
+                          torch.full((nb * n, 1), -1, dtype=torch.long, device=clip.device),
+                          0, lc, prefix="bg_frames_")
+            terms["bg_frames_noobj"] = t["bg_frames_noobj"] * nb / b
+        targets = future.result() if future is not None else None
+        if targets is not None:
+            self.stats["tracker_jobs"] += targets.jobs
+            self.stats["tracker_failures"] += targets.failures
+            dev = clip.device
+            kb, kv = targets.key_boxes.to(dev), targets.key_valid.to(dev)
+            tracked = pos & kv
+            labels = seg.view(-1, 1)
+            terms.update(_subset_loss(key.float(), tracked, lambda r, m: yolo_loss(
+                r, anchors, kb[m], labels[m], k, lc, prefix="key_",
+                tolerance_iou=cfg.tolerance_iou)))
+            untracked = pos & ~kv
+        else:
+            untracked = pos
+        if untracked.any():  # class term at the network's own keyframe box
+            terms["key_cls_self"] = class_at_boxes_loss(
+                key.float(), anchors, boxes[:, -1:].detach(),
+                torch.where(untracked, seg, torch.full_like(seg, -1)), k)
+        # IL (eq. 22)
+        if targets is not None:
+            fb = targets.frame_boxes.to(clip.device)
+            fv = targets.frame_valid.to(clip.device) & pos[:, None, None]
+            terms.update(tracking_loss(frames.float(), anchors, fb, fv, lc,
+                                       tolerance_iou=cfg.tolerance_iou))
+        if cfg.use_ncb and pos.any():
+            feats = target_features(frame_features.float()[pos], location_maps(frames.float()[pos]))
+            terms["ncb"] = cfg.rho * neighbour_consistency_loss(feats, cfg.eps) * (
+                float(pos.sum()) / len(pos))
+        return terms
