@@ -18,6 +18,7 @@ def _modules_after_import(stmt: str) -> set[str]:
     ("import weaktube.evaluate", {"torch", "weaktube.model", "weaktube.train"}),
     ("import weaktube.structures", {"torch", "weaktube.model", "weaktube.train"}),
     ("import weaktube.boxes", {"torch"}),
+    ("import weaktube.infer.pipeline", {"torch", "cv2"}),
     ("import weaktube.model", {"weaktube.train", "weaktube.evaluate", "weaktube.cli"}),
     ("import weaktube.losses.detection", {"weaktube.train", "weaktube.evaluate"}),
     ("import weaktube.data.dataset", {"weaktube.model", "weaktube.train"}),

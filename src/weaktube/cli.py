@@ -137,8 +137,30 @@ def cmd_detect(a: argparse.Namespace) -> int:
             ann = ann.split(a.split) if a.split else ann
             dets = detect_videos(model, ann.videos, FrameStore(a.videos), **kw)
     dets.save(a.out)
-    print(f"wrote {len(dets)} detections to {a.out}")
+    from weaktube.infer.link import LinkConfig
+    from weaktube.infer.pipeline import tubes_and_segments
+
+    if a.video:
+        fps = read_fps(a.video, a.fps)
+    else:
+        fps = {v.name: v.fps for v in ann.videos}
+    link = LinkConfig(method=a.link, fill_gaps=not a.no_fill_gaps,
+                      max_gap=max(3, a.keyframe_stride - 1))
+    tubes, segments = tubes_and_segments(dets, dcfg.num_classes, fps, link)
+    out = Path(a.out)
+    tubes_path = a.tubes or out.with_name(out.stem + ".tubes.json")
+    segments_path = a.segments or out.with_name(out.stem + ".segments.json")
+    tubes.save(tubes_path)
+    segments.save(segments_path)
+    print(f"wrote {len(dets)} detections to {a.out}, {len(tubes)} tubes to {tubes_path}, "
+          f"{len(segments)} segments to {segments_path}")
     return 0
+
+
+def read_fps(video: str, default: float) -> float:
+    from weaktube.data.video import probe_video
+
+    return probe_video(video, count_frames=False).fps or default
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
@@ -226,7 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--keyframe-stride", type=int, default=1)
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    e.add_argument("--out", required=True)
+    e.add_argument("--link", choices=["greedy", "viterbi"], default="greedy",
+                   help="tube linking algorithm (docs/LINKING.md)")
+    e.add_argument("--no-fill-gaps", action="store_true",
+                   help="split tubes at missed frames instead of interpolating")
+    e.add_argument("--fps", type=float, default=25.0, help="fps of a frame folder (--video)")
+    e.add_argument("--tubes", help="tubes@1 output (default: next to --out)")
+    e.add_argument("--segments", help="segments@1 output (default: next to --out)")
+    e.add_argument("--out", required=True, help="detections@1 output")
     e.set_defaults(func=cmd_detect)
 
     v = sub.add_parser("evaluate", help="frame/video/temporal mAP against ground truth")

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from weaktube.data.transforms import AugmentConfig
+from weaktube.infer.link import LinkConfig
 from weaktube.losses.detection import DetectionLossConfig
 from weaktube.model.decode import PostprocessConfig
 from weaktube.train.weak import WeakConfig
@@ -78,6 +79,8 @@ class EvalConfig:
     keyframe_stride: int = 1  # detect on every k-th frame of test videos
     batch_size: int = 32
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    # tube linking; gaps are filled because a split at every missed frame ruins video-mAP
+    link: LinkConfig = field(default_factory=lambda: LinkConfig(fill_gaps=True))
 
 
 @dataclass

@@ -175,6 +175,20 @@ def test_score_only_greedy_swaps_identities():
         assert not (np.allclose(tb, a[: len(tb)]) or np.allclose(tb, b[: len(tb)]))
 
 
+def test_greedy_best_tube_chooses_first():
+    # Frame 0: A (0.9) and B (0.4) overlap (IoU 30 / 50 = 0.6); frame 1 has one box, identical
+    # to B's. Gains: A -> 0.8 + 0.6 = 1.4, B -> 0.8 + 1.0 = 1.8, but A scores higher and
+    # chooses first (ACT's order), so A takes it and B ends after one frame.
+    a0, b0 = np.array([0.0, 0, 40, 80]), np.array([10.0, 0, 50, 80])
+    dets = dets_of([("v", 0, 0, 0.9, a0), ("v", 0, 0, 0.4, b0), ("v", 1, 0, 0.8, b0)])
+    tubes = link_tubes(dets, LinkConfig(trim=False, min_length=1))
+    assert as_list(tubes) == [("v", 0, 0, 1), ("v", 0, 0, 2)]
+    two = int(np.argmax(tubes.lengths))
+    np.testing.assert_allclose(tubes.boxes[two], [a0, b0])
+    assert tubes.scores[two] == pytest.approx(0.85)
+    assert tubes.scores[1 - two] == pytest.approx(0.4)
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("max_gap", [0, 1])
 def test_one_frame_miss(method, max_gap):

@@ -10,7 +10,8 @@ CFG = DetectionLossConfig()
 
 
 def _exact(box):
-    """[1, 1, 2, 5, 4, 4] (B, N, A, 5, H', W') raw per-frame predictions decoding exactly to ``box`` at its anchor."""
+    """``[1, 1, 2, 5, 4, 4]`` (B, N, A, 5, H', W') raw per-frame predictions that decode
+    exactly to ``box`` at its responsible anchor."""
     asg = assign_targets(box[None, None], torch.tensor([[0]]), ANCHORS, 4, 4)
     raw = torch.zeros(1, 2, 5, 4, 4)
     raw[:, :, 4] = -10.0

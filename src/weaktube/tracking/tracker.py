@@ -15,6 +15,15 @@ Conventions:
   x2 - x1). OpenCV's main API takes integer ``(x, y, w, h)``: corners are rounded to the nearest
   pixel on the way in, and the (integer) boxes it returns are converted back to corners.
 
+OpenCV quirks handled here (details and measurements in ``docs/TRACKING.md``):
+
+* KCF's ``init`` only stores the box; its first ``update`` learns the filter from whatever frame it
+  gets and does not detect. ``init`` therefore runs that first update on the init frame itself;
+  without it every KCF box lags one frame behind (the first update returns the init box).
+* MIL hangs on tiny boxes (``MIL_MIN_SIDE``) and raises on boxes without room around them.
+* The opencv-python wheel's private OpenBLAS spins one thread per core (see
+  :func:`set_opencv_blas_threads`).
+
 Failures are never hidden. Every call returns a :class:`TrackResult` with ``ok`` and a
 :class:`TrackStatus` saying why; a failed step's box is NaN (never the previous or the initial
 box). A tracker that failed once stays failed: later updates return ``STOPPED`` without running
@@ -35,9 +44,9 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-# OpenCV's MIL loops forever drawing random Haar features in a patch narrower or shorter than about
-# 5 pixels (it needs a feature of area >= 9 that fits strictly inside the patch), so its minimum
-# box side is never below this, whatever ``min_size`` says.
+# OpenCV's MIL draws random Haar features until one of area >= 9 fits strictly inside the box, and
+# loops forever when none can: 4x4 and 6x2 boxes hang (measured, OpenCV 5.0), 5x5 does not. Its
+# minimum box side is therefore never below this, whatever ``min_size`` says.
 MIL_MIN_SIDE = 5
 
 

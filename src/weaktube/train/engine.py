@@ -159,8 +159,11 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, ann: AnnotationSet, store: FrameStore,
              cfg: ExperimentConfig, device: torch.device, progress: bool = True):
-    """Detect on every video of ``ann`` and score them. Returns ``(report, detections)``."""
+    """Detect on every video of ``ann``, link tubes and segments, and score them all.
+
+    Returns ``(report, detections, tubes, segments)``."""
     from weaktube.evaluate import evaluate_all
+    from weaktube.infer.pipeline import tubes_and_segments
 
     core = model.module if isinstance(model, DistributedDataParallel) else model
     dets = detect_videos(core, ann.videos, store, progress=progress,
@@ -168,7 +171,10 @@ def evaluate(model: torch.nn.Module, ann: AnnotationSet, store: FrameStore,
                          img_size=cfg.model.img_size, keyframe_stride=cfg.eval.keyframe_stride,
                          batch_size=cfg.eval.batch_size, postprocess=cfg.eval.postprocess,
                          device=device)
-    return evaluate_all(ann, detections=dets), dets
+    tubes, segments = tubes_and_segments(dets, ann.num_classes,
+                                         {v.name: v.fps for v in ann.videos}, cfg.eval.link)
+    report = evaluate_all(ann, detections=dets, tubes=tubes, segments=segments)
+    return report, dets, tubes, segments
 
 
 def build_model_config(cfg: ExperimentConfig, train_ann: AnnotationSet) -> DetectorConfig:
@@ -352,8 +358,11 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         test_ann = ann.split(cfg.data.test_split)
         if test_ann.videos:
             store_test = FrameStore(cfg.data.videos)
-            report, dets = evaluate(model, test_ann, store_test, cfg, device, progress)
+            report, dets, tubes, segments = evaluate(model, test_ann, store_test, cfg, device,
+                                                     progress)
             dets.save(out_dir / "detections.json")
+            tubes.save(out_dir / "tubes.json")
+            segments.save(out_dir / "segments.json")
             report.save(out_dir / "evaluation.json")
             result["metrics"] = report.metrics
             result["per_class_ap"] = report.per_class.get("frame_AP@0.5", {})
