@@ -15,10 +15,13 @@ two baselines on the same start frames and horizons:
 * ``gt-consecutive``: IoU of ground-truth boxes of frames t and t+1 over every pair of every tube
   (how much consecutive annotations agree: the ceiling of a 1-frame IoU);
 
-and speed: updates per second of ``propagate_many`` with one worker (the calling thread; tracker
-init and RGB->BGR conversion included, video decoding not) and with ``--workers`` threads, the
-speed-up between the two, and whether both gave identical results. The machine may be shared:
-the load average is printed and stored with the timings.
+and speed: updates per wall second and per CPU second (all threads of the process) of
+``propagate_many`` with one worker (the calling thread) and with ``--workers`` threads, the
+wall-clock speed-up between the two, and whether both gave identical results. Tracker init and
+the RGB->BGR conversion are included, video decoding is not. OpenCV's bundled OpenBLAS runs on
+``--blas-threads`` threads (default 1, as ``propagate_many`` sets it; 0 keeps OpenBLAS's own
+default of one busy-waiting thread per core, to measure what that costs). The machine may be
+shared: the load average is printed and stored with the timings.
 
     .venv/bin/python benchmarks/trackers.py --out results/trackers.json
 """
@@ -151,14 +154,19 @@ def first_failure(result: PropagationResult) -> TrackStatus | None:
     return next((s for s in result.status if s is not TrackStatus.OK), None)
 
 
-def run_tracker(kind: TrackerKind, jobset: JobSet, horizons: list[int], workers: int) -> dict:
+def _timed(jobs: list[PropagationJob], kind: TrackerKind, workers: int,
+           blas_threads: int | None) -> tuple[list[PropagationResult], float, float]:
+    """Results, wall seconds and CPU seconds (all threads of this process)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    results = propagate_many(jobs, kind, workers=workers, blas_threads=blas_threads)
+    return results, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run_tracker(kind: TrackerKind, jobset: JobSet, horizons: list[int], workers: int,
+                blas_threads: int | None) -> dict:
     updates = sum(len(j.path) for j in jobset.jobs)
-    t0 = time.perf_counter()
-    single = propagate_many(jobset.jobs, kind, workers=1)
-    t_single = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pooled = propagate_many(jobset.jobs, kind, workers=workers)
-    t_pool = time.perf_counter() - t0
+    single, wall_1, cpu_1 = _timed(jobset.jobs, kind, 1, blas_threads)
+    pooled, wall_n, cpu_n = _timed(jobset.jobs, kind, workers, blas_threads)
     boxes, ok = stack_results(single)
     failures: dict[str, int] = {}
     for r in single:
@@ -175,11 +183,15 @@ def run_tracker(kind: TrackerKind, jobset: JobSet, horizons: list[int], workers:
         "per_clip": per_clip,
         "first_failures": failures,
         "updates": updates,
-        "seconds_1_worker": t_single,
-        "updates_per_s_1_worker": updates / t_single,
-        "seconds_pool": t_pool,
-        "updates_per_s_pool": updates / t_pool,
-        "speedup": t_single / t_pool,
+        "speed": {
+            "wall_s_1_worker": wall_1, "cpu_s_1_worker": cpu_1,
+            "wall_s_pool": wall_n, "cpu_s_pool": cpu_n,
+            "updates_per_s_1_worker": updates / wall_1,
+            "updates_per_cpu_s_1_worker": updates / cpu_1,
+            "updates_per_s_pool": updates / wall_n,
+            "updates_per_cpu_s_pool": updates / cpu_n,
+            "speedup": wall_1 / wall_n,
+        },
         "pool_identical": all(a.equals(b) for a, b in zip(single, pooled)),
     }
 
@@ -190,22 +202,33 @@ def copy_baseline(jobset: JobSet, horizons: list[int]) -> dict:
     return {"horizons": horizon_scores(boxes, ok, jobset.gt, horizons)}
 
 
-def format_table(direction: str, jobset: JobSet, rows: dict, horizons: list[int],
-                 workers: int) -> str:
-    head = (f"{'method':<10}" + "".join(f"  IoU@{h:<3}" for h in horizons)
-            + f"  ok@{horizons[-1]:<3}  iou_ok@{horizons[-1]:<3}  upd/s 1thr  upd/s {workers}thr"
-            + "  speed-up  same")
-    lines = [f"{direction}: {len(jobset.jobs)} jobs x {jobset.gt.shape[1]} frames; IoU with the "
-             "ground truth, failures count as 0", head, "-" * len(head)]
+def format_tables(direction: str, jobset: JobSet, rows: dict, horizons: list[int],
+                  workers: int) -> str:
+    last = horizons[-1]
+    head = (f"{'method':<8}" + "".join(f"  IoU@{h:<3}" for h in horizons)
+            + f"  ok@{last:<3}  IoU_ok@{last:<3}  first failures")
+    lines = [f"{direction}: {len(jobset.jobs)} jobs x {jobset.gt.shape[1]} frames; mean IoU with "
+             "the ground truth (a failed step counts 0); ok = still tracking; IoU_ok = mean over "
+             "those", head, "-" * len(head)]
     for name, r in rows.items():
         hs = r["horizons"]
-        last = hs[str(horizons[-1])]
         cells = "".join(f"  {hs[str(h)]['iou']:7.3f}" for h in horizons)
-        cells += f"  {last['ok']:6.3f}  {last['iou_ok']:10.3f}"
-        if "updates_per_s_1_worker" in r:
-            cells += (f"  {r['updates_per_s_1_worker']:10.1f}  {r['updates_per_s_pool']:10.1f}"
-                      f"  {r['speedup']:8.2f}  {'yes' if r['pool_identical'] else 'NO'}")
-        lines.append(f"{name:<10}{cells}")
+        fails = ", ".join(f"{k} {v}" for k, v in sorted(r.get("first_failures", {}).items()))
+        cells += f"  {hs[str(last)]['ok']:6.3f}  {hs[str(last)]['iou_ok']:9.3f}  {fails}"
+        lines.append(f"{name:<8}{cells}")
+    head = (f"{'method':<8}  {'upd/s':>8}  {'upd/cpu-s':>9}  {'upd/s':>8}  {'upd/cpu-s':>9}"
+            f"  {'speed-up':>8}  identical")
+    lines += ["", f"speed ({direction}): 1 worker | {workers} workers (thread pool); upd/s = "
+              "updates per wall second, upd/cpu-s = per CPU second of all threads",
+              head, "-" * len(head)]
+    for name, r in rows.items():
+        if "speed" not in r:
+            continue
+        sp = r["speed"]
+        lines.append(f"{name:<8}  {sp['updates_per_s_1_worker']:8.1f}  "
+                     f"{sp['updates_per_cpu_s_1_worker']:9.1f}  {sp['updates_per_s_pool']:8.1f}  "
+                     f"{sp['updates_per_cpu_s_pool']:9.1f}  {sp['speedup']:8.2f}  "
+                     f"{'yes' if r['pool_identical'] else 'NO'}")
     return "\n".join(lines)
 
 
@@ -222,6 +245,8 @@ def main() -> None:
                    help="threads for the thread-pool run (default: the number of CPUs)")
     p.add_argument("--cv-threads", type=int, default=None,
                    help="cv2.setNumThreads for OpenCV's own parallel loops (default: untouched)")
+    p.add_argument("--blas-threads", type=int, default=1,
+                   help="threads of OpenCV's bundled OpenBLAS (0: leave its default, one per core)")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = p.parse_args()
     horizons = sorted(set(args.horizons))
@@ -241,22 +266,25 @@ def main() -> None:
         "workers": args.workers,
         "opencv": cv2.__version__,
         "opencv_threads": cv2.getNumThreads(),
+        "opencv_blas_threads": args.blas_threads or "default",
         "cpus": os.cpu_count(),
         "machine": platform.platform(),
         "gt_consecutive": consecutive,
         "directions": {},
     }
+    blas = args.blas_threads or "default"
     print(f"{len(clips)} clips, {report['tubes']} tubes, start every {args.stride} frames; "
-          f"OpenCV {cv2.__version__} ({cv2.getNumThreads()} OpenCV threads), {os.cpu_count()} "
-          f"CPUs, load average before {load_before[0]:.2f}")
+          f"OpenCV {cv2.__version__} ({cv2.getNumThreads()} OpenCV threads, OpenBLAS threads: "
+          f"{blas}), {os.cpu_count()} CPUs, load average before {load_before[0]:.2f}")
     for direction in args.directions:
         jobset = make_jobs(clips, args.stride, horizons[-1], 1 if direction == "forward" else -1)
-        rows = {kind: run_tracker(TrackerKind(kind), jobset, horizons, args.workers)
+        rows = {kind: run_tracker(TrackerKind(kind), jobset, horizons, args.workers,
+                                  args.blas_threads or None)
                 for kind in args.trackers}
         rows["copy"] = copy_baseline(jobset, horizons)
         report["directions"][direction] = {"jobs": len(jobset.jobs), "methods": rows}
         print()
-        print(format_table(direction, jobset, rows, horizons, args.workers))
+        print(format_tables(direction, jobset, rows, horizons, args.workers))
     load_after = os.getloadavg()
     report["load_average_before_after"] = [load_before[0], load_after[0]]
     print(f"\ngt-consecutive (t -> t+1): mean IoU {consecutive['iou']:.3f} over "

@@ -50,6 +50,9 @@ class ModelChoice:
     clip_len: int = 8  # N frames per clip (paper: 16)
     img_size: int = 128  # square input side, multiple of 32 (paper: 416)
     overrides: dict = field(default_factory=dict)  # extra DetectorConfig fields, e.g. widths
+    # Kinetics checkpoints in Hara et al.'s 3D-ResNets-PyTorch layout (a path; never downloaded)
+    pretrained_cls: str = ""  # -> branch 1 (e.g. resnext-101-kinetics.pth)
+    pretrained_loc: str = ""  # -> branch 2 (only if its widths match the checkpoint)
 
 
 @dataclass

@@ -103,6 +103,10 @@ class SynthConfig:
     target: DomainConfig = field(default_factory=target_domain)
     # ---- action instances
     two_instance_prob: float = 0.4  # chance of 2 instances instead of 1 (if the video fits 2)
+    # chance that a second instance is of another class than the video's first: breaks the
+    # link between a video's look (background, clothes) and its class, which a small network
+    # otherwise memorises instead of learning the motion (measured: docs/RESULTS.md)
+    mixed_class_prob: float = 0.0
     instance_frames: tuple[int, int] = (24, 60)  # length of one instance, frames
     min_idle_frames: int = 6  # idle frames before the first and after the last instance
     min_gap_frames: int = 10  # idle frames between two instances
@@ -184,14 +188,19 @@ class SynthConfig:
 
 
 def demo_preset() -> SynthConfig:
-    """Small and mild: 40 train + 12 test videos per domain, 60-150 frames, 160x120 @ 25 fps."""
-    return SynthConfig()
+    """Mild: 100 train + 20 test videos per domain, 80-160 frames, 160x120 @ 25 fps; most
+    videos hold two instances, often of two classes."""
+    return SynthConfig(num_train=100, num_test=20, num_frames=(80, 160), two_instance_prob=0.8,
+                       mixed_class_prob=0.6, actor_height=(0.55, 0.8), speed=(0.85, 1.15),
+                       amplitude=(0.9, 1.1), view_yaw_deg=(10.0, 30.0), distractor_actors=(0, 1),
+                       objects=(0, 1), occluder_prob=0.05, blur_prob=0.1)
 
 
 def bench_preset() -> SynthConfig:
     """Larger and harder: 120 train + 40 test per domain, more distractors, occlusion, shake."""
     return SynthConfig(
-        num_train=120, num_test=40, num_frames=(80, 180), two_instance_prob=0.5,
+        num_train=120, num_test=40, num_frames=(80, 180), two_instance_prob=0.8,
+        mixed_class_prob=0.6,
         instance_frames=(20, 64), view_yaw_deg=(0.0, 60.0), idle_drift_px=5.0,
         distractor_actors=(0, 2), wander_prob=0.6, objects=(0, 3), object_front_prob=0.4,
         occluder_prob=0.35, texture_contrast=1.0, jitter_px=1.5, blur_prob=0.4,
@@ -305,6 +314,7 @@ class Instance:
     start: int
     end: int
     params: act.MotionParams
+    label: int  # class index within the domain
 
 
 @dataclass
@@ -404,13 +414,17 @@ def plan_video(cfg: SynthConfig, domain: DomainConfig, label: int, name: str, sp
     height_px, yaw = sample_height(), sample_yaw()
     pose = act.rest_pose(t, act.sample_rest_style(rng, yaw))
     instances = []
-    for start, end in _plan_instances(cfg, n_frames, rng):
+    for k, (start, end) in enumerate(_plan_instances(cfg, n_frames, rng)):
         p = act.MotionParams(speed=rng.uniform(*cfg.speed), amplitude=rng.uniform(*cfg.amplitude),
                              phase=rng.uniform(0, 0.6 * np.pi), side=int(rng.choice([-1, 1])))
+        inst_label = label
+        if k > 0 and rng.random() < cfg.mixed_class_prob:  # a later instance of another class
+            others = [c for c in range(len(domain.classes)) if c != label]
+            inst_label = int(others[int(rng.integers(len(others)))])
         seg = slice(start, end)
-        action = act.action_pose(class_name, t[seg] - t[start], p, pose[seg])
+        action = act.action_pose(domain.classes[inst_label], t[seg] - t[start], p, pose[seg])
         pose[seg] = act.blend(pose[seg], action, _ramp_weights(end - start, cfg.ramp_frames))
-        instances.append(Instance(start, end, p))
+        instances.append(Instance(start, end, p, inst_label))
     x = rng.uniform(0.35 * height_px, W - 0.35 * height_px)
     people = [_make_person(rng, cfg, domain, pose, t, x, ground_for(height_px), height_px, yaw)]
 
@@ -551,8 +565,8 @@ def video_record(plan: VideoPlan, boxes: np.ndarray) -> VideoRecord:
     """The annotation of a rendered video: one tube and one segment per instance."""
     tubes, segments = [], []
     for inst in plan.instances:
-        tubes.append(Tube(plan.label, inst.start, boxes[inst.start:inst.end].copy()))
-        segments.append(Segment(plan.label, inst.start / plan.fps, inst.end / plan.fps))
+        tubes.append(Tube(inst.label, inst.start, boxes[inst.start:inst.end].copy()))
+        segments.append(Segment(inst.label, inst.start / plan.fps, inst.end / plan.fps))
     return VideoRecord(plan.name, plan.num_frames, plan.width, plan.height, plan.fps,
                        plan.split, tubes, segments)
 

@@ -38,6 +38,7 @@ from weaktube.model import (
     detector_demo,
     detector_paper,
     detector_small,
+    load_hara_checkpoint,
 )
 from weaktube.model.anchors import anchors_for
 from weaktube.structures import AnnotationSet
@@ -190,6 +191,19 @@ def build_model_config(cfg: ExperimentConfig, train_ann: AnnotationSet) -> Detec
     return apply_overrides(dcfg, mc.overrides, "model.overrides") if mc.overrides else dcfg
 
 
+def load_pretrained_backbones(model: Detector, cfg: ExperimentConfig, verbose: bool) -> None:
+    """Kinetics weights (Hara layout) into branches 1 / 2, listing what did not match."""
+    for path, backbone, name in ((cfg.model.pretrained_cls, model.cls_backbone, "branch 1"),
+                                 (cfg.model.pretrained_loc, model.loc_backbone, "branch 2")):
+        if not path:
+            continue
+        report = load_hara_checkpoint(backbone, path)
+        if verbose:
+            print(f"{name}: loaded {path}; missing {len(report.missing)}, unexpected "
+                  f"{len(report.unexpected)}, shape mismatches {len(report.shape_mismatch)}"
+                  + (f" (first: {report.shape_mismatch[0]})" if report.shape_mismatch else ""))
+
+
 def load_initial_weights(model: Detector, ckpt: dict, classes: list[str]) -> None:
     """Start from another run's weights (``train.init``): every tensor whose shape matches.
 
@@ -284,9 +298,12 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
                                    num_classes=train_ann.num_classes)
     else:
         dcfg = build_model_config(cfg, train_ann)
-    model = build_detector(dcfg).to(device)
+    model = build_detector(dcfg)
     if init:
         load_initial_weights(model, init, ann.classes)
+    elif not ckpt:
+        load_pretrained_backbones(model, cfg, info.main)
+    model = model.to(device)
     anchors = model.anchors
     store = FrameStore(cfg.data.videos)
     store.preload(train_ann)

@@ -1,0 +1,1 @@
+"""Experiment drivers that chain several training runs (``weaktube bench ...``)."""

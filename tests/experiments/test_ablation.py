@@ -1,0 +1,385 @@
+"""The ablation driver: derived Table 1 files, plan and resumption (with a recording stand-in for
+``fit``), summary arithmetic, the ``--json`` line, and one real end-to-end run of two rows."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from weaktube.config import to_dict
+from weaktube.data import synthetic as syn
+from weaktube.experiments import ablation as abl
+from weaktube.structures import AnnotationSet, Segment, Tube, VideoRecord
+
+# A benchmark small enough to render in about a second: 6 train + 3 test videos per domain.
+TINY = dict(num_train=6, num_test=3, num_frames=(36, 44), instance_frames=(14, 20),
+            min_idle_frames=4, min_gap_frames=4, two_instance_prob=0.0,
+            distractor_actors=(0, 1), objects=(0, 1))
+# Microscopic training: one epoch of 32 clips, 64 px, 4-frame clips.
+TINY_BUDGETS = {
+    "source": {"epochs": 1, "clips_per_epoch": 32, "lr": 0.002, "warmup_iters": 1},
+    "target": {"epochs": 1, "clips_per_epoch": 32, "lr": 0.001, "warmup_iters": 1},
+}
+TINY_OVERRIDES = {"model": {"clip_len": 4, "img_size": 64}, "eval": {"batch_size": 64}}
+
+
+# ------------------------------------------------------------------------------ hand-built data
+def _video(name: str, split: str, label: int | None, boxed: bool = True) -> VideoRecord:
+    tubes, segments = [], []
+    if label is not None:
+        boxes = np.tile(np.array([[10.0, 10.0, 40.0, 60.0]], np.float32), (5, 1))  # [5, 4]
+        tubes = [Tube(label, 2, boxes)] if boxed else []
+        segments = [Segment(label, 2 / 25, 7 / 25)]
+    return VideoRecord(name, 20, 160, 120, 25.0, split, tubes, segments)
+
+
+def _dataset(n_train: int = 12, n_classes: int = 3) -> AnnotationSet:
+    videos = [_video(f"tr_{i:02d}", "train", i % n_classes) for i in range(n_train)]
+    videos += [_video(f"te_{i:02d}", "test", i % n_classes) for i in range(3)]
+    return AnnotationSet([f"c{k}" for k in range(n_classes)], videos)
+
+
+# ------------------------------------------------------------------------ boxed subset helpers
+@pytest.mark.parametrize("n, pct, expected", [
+    (40, 20, 8), (40, 30, 12), (40, 50, 20), (40, 70, 28), (40, 100, 40),
+    (6, 20, 1), (6, 30, 2), (6, 50, 3), (6, 70, 4), (6, 100, 6),
+    (5, 50, 3),  # 2.5 rounds half up
+    (5, 30, 2),  # 1.5 rounds half up
+    (2, 20, 1),  # 0.4 -> 0, raised to the minimum of 1
+    (10, 95, 9),  # 9.5 -> 10, capped at n - 1: one video left for the weak continuation
+    (1, 100, 1),
+])
+def test_boxed_count_known_answers(n, pct, expected):
+    assert abl.boxed_count(n, pct) == expected
+
+
+@pytest.mark.parametrize("n, pct", [(10, 0), (10, 101), (10, -5), (1, 50)])
+def test_boxed_count_rejects_bad_input(n, pct):
+    with pytest.raises(ValueError):
+        abl.boxed_count(n, pct)
+
+
+def test_boxed_subset_disjoint_complete_and_deterministic():
+    ann = _dataset()
+    train = {v.name for v in ann.videos if v.split == "train"}
+    for pct in abl.BOXED_PERCENTS:
+        boxed, unboxed = abl.boxed_subset(ann, pct, seed=3)
+        assert len(boxed) == abl.boxed_count(12, pct)
+        assert not set(boxed) & set(unboxed)
+        assert set(boxed) | set(unboxed) == train
+        assert (boxed, unboxed) == abl.boxed_subset(ann, pct, seed=3)
+    # the seed matters: some other seed picks another 30 % subset
+    picks = {tuple(abl.boxed_subset(ann, 30, seed=s)[0]) for s in range(6)}
+    assert len(picks) > 1
+
+
+def test_boxed_subsets_are_nested_stratified_and_order_free():
+    ann = _dataset(n_train=12, n_classes=3)
+    label = {v.name: v.tubes[0].label for v in ann.videos}
+    previous: set[str] = set()
+    for pct in abl.BOXED_PERCENTS:
+        boxed = set(abl.boxed_subset(ann, pct, seed=1)[0])
+        assert previous <= boxed
+        previous = boxed
+        # stratified: class counts differ by at most one
+        counts = np.bincount([label[n] for n in boxed], minlength=3)
+        assert counts.max() - counts.min() <= 1, (pct, counts)
+    shuffled = AnnotationSet(ann.classes, list(reversed(ann.videos)))
+    assert abl.boxed_subset(shuffled, 50, seed=1) == abl.boxed_subset(ann, 50, seed=1)
+
+
+def test_table1_files(tmp_path):
+    ann = _dataset()
+    boxed, unboxed = abl.boxed_subset(ann, 30, seed=2)
+    paths = abl.write_table1_files(ann, tmp_path, 30, seed=2)
+    assert paths == abl.table1_paths(tmp_path, 30, 2)
+    test_names = {f"te_{i:02d}" for i in range(3)}
+
+    b = AnnotationSet.load(paths.boxed)
+    assert {v.name for v in b.split("train").videos} == set(boxed)
+    assert all(v.tubes for v in b.videos)
+    assert {v.name for v in b.split("test").videos} == test_names
+
+    w = AnnotationSet.load(paths.weak)
+    assert {v.name for v in w.split("train").videos} == set(unboxed)
+    assert all(not v.tubes and v.segments for v in w.split("train").videos)
+    assert all(v.tubes for v in w.split("test").videos)  # scored against true boxes
+    assert {v.name for v in w.split("test").videos} == test_names
+
+    m = AnnotationSet.load(paths.mixed)
+    assert [v.name for v in m.videos] == [v.name for v in ann.videos]
+    for v in m.split("train").videos:
+        assert bool(v.tubes) == (v.name in boxed), v.name
+        assert v.segments
+
+    paths100 = abl.write_table1_files(ann, tmp_path, 100, seed=2)
+    assert not paths100.weak.exists()  # nothing left to learn weakly from
+    assert len(AnnotationSet.load(paths100.boxed).split("train").videos) == 12
+
+
+# ---------------------------------------------------------------------------- summary arithmetic
+def _rows(values: dict[tuple[str, str, str], list[float]]) -> list[dict]:
+    return [{"table": t, "setting": s, "direction": d, "seed": i, "frame_mAP": v}
+            for (t, s, d), vs in values.items() for i, v in enumerate(vs)]
+
+
+def test_summary_mean_std_and_checks():
+    rows = _rows({
+        ("2", "baseline_scel", "A->B"): [10.0, 20.0],
+        ("2", "trbl_ncbl", "A->B"): [38.0, 40.0],
+        ("2", "oracle", "A->B"): [40.0, 44.0],
+        ("2", "baseline_scel", "B->A"): [30.0],
+        ("2", "trbl_ncbl", "B->A"): [35.0],
+        ("2", "oracle", "B->A"): [40.0],
+        ("1", "boxed_30", "A"): [5.0, 6.0, 10.0],
+        ("2", "baseline_scel", "X"): [1.0],  # no oracle: no check for this direction
+    })
+    summary = abl.summarize(rows)
+    by = {(s["table"], s["setting"], s["direction"]): s for s in summary}
+    assert by["2", "baseline_scel", "A->B"]["mean"] == 15.0
+    assert by["2", "baseline_scel", "A->B"]["std"] == pytest.approx(math.sqrt(50.0), abs=1e-4)
+    assert by["2", "baseline_scel", "A->B"]["n"] == 2
+    assert by["2", "baseline_scel", "A->B"]["seeds"] == [0, 1]
+    assert by["1", "boxed_30", "A"]["mean"] == 7.0
+    assert by["1", "boxed_30", "A"]["std"] == pytest.approx(math.sqrt(14 / 2), abs=1e-4)  # ddof 1
+    assert by["2", "oracle", "B->A"]["std"] is None  # one seed
+    assert [(s["setting"], s["direction"]) for s in summary][:2] == [
+        ("baseline_scel", "A->B"), ("trbl_ncbl", "A->B")]  # order of first appearance
+
+    checks = {c["direction"]: c for c in abl.target_checks(summary)}
+    assert set(checks) == {"A->B", "B->A"}
+    ab = checks["A->B"]  # means: baseline 15, trbl_ncbl 39, oracle 42
+    assert ab["oracle_minus_baseline"] == 27.0 and ab["baseline_15_below_oracle"] is True
+    assert ab["trbl_ncbl_over_oracle"] == pytest.approx(39 / 42, abs=1e-4)
+    assert ab["trbl_ncbl_90pct_of_oracle"] is True
+    assert ab["trbl_ncbl_minus_baseline"] == 24.0 and ab["trbl_ncbl_10_above_baseline"] is True
+    ba = checks["B->A"]  # 30 / 35 / 40: every check fails
+    assert ba["oracle_minus_baseline"] == 10.0 and ba["baseline_15_below_oracle"] is False
+    assert ba["trbl_ncbl_over_oracle"] == 0.875 and ba["trbl_ncbl_90pct_of_oracle"] is False
+    assert ba["trbl_ncbl_minus_baseline"] == 5.0 and ba["trbl_ncbl_10_above_baseline"] is False
+
+
+def test_checks_boundaries_and_zero_oracle():
+    rows = _rows({("2", "baseline_scel", "A->B"): [10.0], ("2", "trbl_ncbl", "A->B"): [22.5],
+                  ("2", "oracle", "A->B"): [25.0],
+                  ("2", "baseline_scel", "B->A"): [0.0], ("2", "trbl_ncbl", "B->A"): [0.0],
+                  ("2", "oracle", "B->A"): [0.0]})
+    checks = {c["direction"]: c for c in abl.target_checks(abl.summarize(rows))}
+    ab = checks["A->B"]  # exactly on every threshold: 15 points, 90 %, 12.5 >= 10
+    assert ab["baseline_15_below_oracle"] and ab["trbl_ncbl_90pct_of_oracle"]
+    assert ab["trbl_ncbl_10_above_baseline"]
+    ba = checks["B->A"]
+    assert ba["trbl_ncbl_over_oracle"] is None
+    assert not ba["baseline_15_below_oracle"] and not ba["trbl_ncbl_10_above_baseline"]
+
+
+def test_format_table_and_json_line():
+    rows = _rows({("2", "baseline_scel", "A->B"): [10.0, 20.0], ("1", "boxed_30", "A"): [5.5]})
+    table = abl.format_table(rows)
+    lines = table.splitlines()
+    assert "frame-mAP" in lines[0]
+    assert any("baseline_scel" in ln and "A->B" in ln and "15.0 ±  7.1" in ln for ln in lines)
+    assert any("boxed_30" in ln and "5.5 ±    -" in ln for ln in lines)
+    text = abl.json_line(rows)
+    assert "\n" not in text
+    assert json.loads(text) == {"rows": rows}
+    assert "oracle - baseline_scel" in abl.format_checks(abl.target_checks(
+        abl.summarize(_rows({("2", "baseline_scel", "A->B"): [1.0],
+                             ("2", "trbl_ncbl", "A->B"): [2.0],
+                             ("2", "oracle", "A->B"): [3.0]}))))
+
+
+def test_config_differences():
+    saved = {"train": {"lr": 0.001, "device": "cpu", "epochs": 2}, "old_key": 1,
+             "model": {"overrides": {"a": 1}}}
+    want = {"train": {"lr": 0.002, "device": "cuda", "epochs": 2}, "new_key": 2,
+            "model": {"overrides": {"a": 2}}}
+    assert abl.config_differences(saved, want) == ["model.overrides", "train.lr"]
+
+
+# --------------------------------------------------------------------- driver with a stand-in fit
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("abl") / "data"
+    syn.generate(syn.SynthConfig(**TINY), seed=abl.DATA_SEED, out_dir=root, progress=False)
+    return root
+
+
+def _suite_dir(tmp_path: Path, tiny_data: Path) -> Path:
+    """A fresh suite folder whose data/ is the rendered tiny benchmark (reused, not re-rendered)."""
+    out = tmp_path / "suite"
+    shutil.copytree(tiny_data, out / "data")
+    return out
+
+
+class RecordingFit:
+    """Stands in for ``fit``: records each call, writes config.json, last.pt and results.json
+    (frame-mAP = a number derived from the run folder) as the real one does."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+
+    @staticmethod
+    def score(folder: Path) -> float:
+        return float(sum(folder.as_posix().encode()) % 997) / 10.0
+
+    def __call__(self, cfg, out_dir, progress=True, evaluate_at_end=True):
+        out_dir = Path(out_dir)
+        if cfg.train.init:
+            assert Path(cfg.train.init).exists(), f"{out_dir} starts from a missing checkpoint"
+        self.calls.append({"folder": out_dir, "stage": cfg.train.stage, "init": cfg.train.init,
+                           "annotations": cfg.data.annotations, "weak": cfg.weak,
+                           "epochs": cfg.train.epochs, "lr": cfg.train.lr,
+                           "seed": cfg.train.seed})
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text(json.dumps({"experiment": to_dict(cfg)}))
+        (out_dir / "last.pt").write_bytes(b"")
+        result = {"metrics": {"frame_mAP@0.5": self.score(out_dir)}, "train_seconds": 0.0}
+        (out_dir / "results.json").write_text(json.dumps(result))
+        return result
+
+
+def _run(out: Path, fake: RecordingFit, monkeypatch, **kw):
+    monkeypatch.setattr(abl, "fit", fake)
+    kw.setdefault("seeds", [0, 1])
+    kw.setdefault("quick", False)
+    return abl.run_ablation(out, "demo", progress=False, synth=syn.SynthConfig(**TINY),
+                            budgets=TINY_BUDGETS, **kw)
+
+
+def test_full_plan_wiring_and_resume(tmp_path, tiny_data, monkeypatch):
+    out = _suite_dir(tmp_path, tiny_data)
+    fake = RecordingFit()
+    res = _run(out, fake, monkeypatch)
+    calls = {c["folder"].relative_to(out).as_posix(): c for c in fake.calls}
+    # per seed: 2 source models, 2 x (4 weak rows + oracle), 3 trackers, 4 boxed + 4 boxed_weak
+    assert len(fake.calls) == len(calls) == 2 * (2 + 10 + 3 + 8)
+    data = (out / "data").as_posix()
+    for seed in (0, 1):
+        src_a, src_b = calls[f"runs/{seed}/A_to_B/source"], calls[f"runs/{seed}/B_to_A/source"]
+        assert (src_a["stage"], src_a["init"], src_a["seed"]) == ("source", "", seed)
+        assert src_a["annotations"] == f"{data}/source.json"
+        assert src_b["annotations"] == f"{data}/target.json"
+        for direction, weak_file, full_file in (("A_to_B", "target_weak", "target"),
+                                                ("B_to_A", "source_weak", "source")):
+            init = (out / f"runs/{seed}/{direction}/source/last.pt").as_posix()
+            for name, flags in abl.WEAK_ROWS.items():
+                c = calls[f"runs/{seed}/{direction}/{name}"]
+                assert (c["stage"], c["init"]) == ("target", init)
+                assert c["annotations"] == f"{data}/{weak_file}.json"
+                assert (c["weak"].use_trb, c["weak"].use_ncb) == (flags["use_trb"],
+                                                                  flags["use_ncb"])
+                assert (c["epochs"], c["lr"]) == (1, 0.001)  # the target budget
+            oracle = calls[f"runs/{seed}/{direction}/oracle"]
+            assert (oracle["stage"], oracle["init"]) == ("source", init)
+            assert oracle["annotations"] == f"{data}/{full_file}.json"
+            assert oracle["lr"] == 0.001
+        for tracker in ("mil", "csrt", "mosse"):
+            c = calls[f"runs/{seed}/A_to_B/tracker_{tracker}"]
+            assert c["weak"].tracker == tracker and c["weak"].use_trb and c["weak"].use_ncb
+        assert not any(k.startswith(f"runs/{seed}/B_to_A/tracker") for k in calls)
+        for pct in (20, 30, 50, 70):
+            boxed = calls[f"runs/{seed}/A/boxed_{pct}"]
+            weak = calls[f"runs/{seed}/A/boxed_{pct}_weak"]
+            assert boxed["stage"] == "source" and boxed["lr"] == 0.002
+            assert boxed["annotations"].endswith(f"annotations/seed{seed}/boxed_{pct}.json")
+            assert weak["stage"] == "target"
+            assert weak["init"] == (out / f"runs/{seed}/A/boxed_{pct}/last.pt").as_posix()
+            assert weak["annotations"].endswith(f"annotations/seed{seed}/weak_{pct}.json")
+        assert f"runs/{seed}/A/boxed_100" not in calls
+
+    # rows: every setting once per seed, numbers read back from each run's results.json
+    rows = {(r["table"], r["setting"], r["direction"], r["seed"]): r["frame_mAP"]
+            for r in res.rows}
+    assert len(rows) == len(res.rows) == 2 * (12 + 4 + 9)
+    score = RecordingFit.score
+    for seed in (0, 1):
+        assert rows["2", "trbl", "B->A", seed] == pytest.approx(
+            score(out / f"runs/{seed}/B_to_A/trbl"))
+        assert rows["trackers", "tracker_kcf", "A->B", seed] == rows["2", "trbl_ncbl", "A->B",
+                                                                     seed]
+        assert rows["1", "boxed_100", "A", seed] == rows["2", "source_only_in_domain", "A->B",
+                                                         seed]
+    saved = json.loads((out / "ablation.json").read_text())
+    assert set(saved) >= {"rows", "summary", "checks", "config", "wall_seconds"}
+    assert saved["rows"] == res.rows
+    assert {c["direction"] for c in saved["checks"]} == {"A->B", "B->A"}
+    assert len(saved["summary"]) == 25
+    assert {s["n"] for s in saved["summary"]} == {2}
+
+    # a second invocation finds every run finished: no training, the same rows
+    again = RecordingFit()
+    res2 = _run(out, again, monkeypatch)
+    assert again.calls == [] and res2.rows == res.rows
+    # a run killed before its results.json is re-run, alone
+    (out / "runs/1/B_to_A/ncbl/results.json").unlink()
+    third = RecordingFit()
+    _run(out, third, monkeypatch)
+    assert [c["folder"] for c in third.calls] == [out / "runs/1/B_to_A/ncbl"]
+
+
+def test_quick_only_and_errors(tmp_path, tiny_data, monkeypatch):
+    out = _suite_dir(tmp_path, tiny_data)
+    fake = RecordingFit()
+    res = _run(out, fake, monkeypatch, seeds=[5, 6], quick=True)
+    assert sorted(c["folder"].relative_to(out).as_posix() for c in fake.calls) == sorted(
+        f"runs/5/{p}" for p in ("A_to_B/source", "A_to_B/baseline_scel", "A_to_B/trbl_ncbl",
+                                "A_to_B/oracle", "A/boxed_30", "A/boxed_30_weak"))
+    assert [r["setting"] for r in res.rows] == list(abl.QUICK_SETTINGS)
+    assert {r["seed"] for r in res.rows} == {5}
+
+    # --only: the row and the runs it starts from
+    out2 = _suite_dir(tmp_path / "b", tiny_data)
+    fake2 = RecordingFit()
+    res = _run(out2, fake2, monkeypatch, seeds=[0], only=["boxed_50_weak", "tracker_kcf"])
+    assert [c["folder"].relative_to(out2).as_posix() for c in fake2.calls] == [
+        "runs/0/A_to_B/source", "runs/0/A_to_B/trbl_ncbl", "runs/0/A/boxed_50",
+        "runs/0/A/boxed_50_weak"]
+    assert [r["setting"] for r in res.rows] == ["tracker_kcf", "boxed_50_weak"]
+    with pytest.raises(abl.AblationError, match="unknown setting"):
+        _run(out2, RecordingFit(), monkeypatch, seeds=[0], only=["trbl_ncbl_typo"])
+    with pytest.raises(abl.AblationError, match="unknown setting"):
+        _run(out2, RecordingFit(), monkeypatch, seeds=[0], quick=True, only=["ncbl"])
+
+    # a run folder made with another config is not silently reused
+    cfg_path = out2 / "runs/0/A/boxed_50/config.json"
+    saved = json.loads(cfg_path.read_text())
+    saved["experiment"]["train"]["lr"] = 0.5
+    cfg_path.write_text(json.dumps(saved))
+    with pytest.raises(abl.AblationError, match="train.lr"):
+        _run(out2, RecordingFit(), monkeypatch, seeds=[0], only=["boxed_50"])
+    # another benchmark in a folder that holds runs is refused, not re-rendered under them
+    with pytest.raises(abl.AblationError, match="differs"):
+        monkeypatch.setattr(abl, "fit", RecordingFit())
+        abl.run_ablation(out2, "demo", [0], False, progress=False,
+                         synth=syn.SynthConfig(**{**TINY, "num_test": 4}), budgets=TINY_BUDGETS)
+
+
+# ------------------------------------------------------------------------- real end-to-end run
+def test_end_to_end_two_rows_real_fit(tmp_path, tiny_data, capsys):
+    out = _suite_dir(tmp_path, tiny_data)
+    res = abl.run_ablation(out, "demo", [0], quick=True, device="cpu",
+                           only=["baseline_scel", "trbl_ncbl"], progress=True,
+                           synth=syn.SynthConfig(**TINY), budgets=TINY_BUDGETS,
+                           overrides=TINY_OVERRIDES)
+    assert [(r["setting"], r["direction"], r["seed"]) for r in res.rows] == [
+        ("baseline_scel", "A->B", 0), ("trbl_ncbl", "A->B", 0)]
+    for r in res.rows:
+        assert 0.0 <= r["frame_mAP"] <= 100.0
+    for name in ("source", "baseline_scel", "trbl_ncbl"):
+        folder = out / "runs/0/A_to_B" / name
+        results = json.loads((folder / "results.json").read_text())
+        assert (folder / "last.pt").exists() and "frame_mAP@0.5" in results["metrics"]
+    tgt = json.loads((out / "runs/0/A_to_B/trbl_ncbl/config.json").read_text())["experiment"]
+    assert tgt["train"]["stage"] == "target"
+    assert tgt["train"]["init"] == str(out / "runs/0/A_to_B/source/last.pt")
+    assert tgt["model"]["img_size"] == 64 and tgt["model"]["clip_len"] == 4
+    assert "tracker" in json.loads((out / "runs/0/A_to_B/trbl_ncbl/results.json").read_text())
+    printed = capsys.readouterr().out
+    assert "baseline_scel" in printed and "frame-mAP" in printed
+    assert json.loads((out / "ablation.json").read_text())["rows"] == res.rows
