@@ -19,6 +19,7 @@ def _modules_after_import(stmt: str) -> set[str]:
     ("import weaktube.structures", {"torch", "weaktube.model", "weaktube.train"}),
     ("import weaktube.boxes", {"torch"}),
     ("import weaktube.infer.pipeline", {"torch", "cv2"}),
+    ("import weaktube.tracking", {"torch"}),
     ("import weaktube.model", {"weaktube.train", "weaktube.evaluate", "weaktube.cli"}),
     ("import weaktube.losses.detection", {"weaktube.train", "weaktube.evaluate"}),
     ("import weaktube.data.dataset", {"weaktube.model", "weaktube.train"}),

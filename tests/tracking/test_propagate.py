@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.tracking.conftest import moving_square
+from tests.tracking.scenes import moving_square
 from weaktube.boxes import np_iou_paired
 from weaktube.tracking import (
     PropagationJob,

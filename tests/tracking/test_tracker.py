@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.tracking.conftest import moving_square
+from tests.tracking.scenes import moving_square
 from weaktube.boxes import np_iou_paired
 from weaktube.tracking import (
     MIL_MIN_SIDE,

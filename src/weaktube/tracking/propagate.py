@@ -14,7 +14,9 @@ tracked into the neighbouring frames of the same clip, e.g. for clips ``[B, T, H
 Threads give real parallelism: OpenCV releases the GIL inside ``init``/``update``. Every job gets
 its own tracker, created in the thread that runs it, so results do not depend on the number of
 workers for KCF, CSRT and MOSSE (see ``docs/TRACKING.md`` for MIL, which draws random features
-from the C library's process-wide ``rand()``).
+from the C library's process-wide ``rand()``). Both functions first put OpenCV's bundled OpenBLAS
+on one thread (``blas_threads``), whose default busy-waiting threads otherwise cost KCF up to 3x
+the CPU time in a thread pool.
 """
 
 from __future__ import annotations
