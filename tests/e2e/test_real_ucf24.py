@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 
 from weaktube.cli import main
-from weaktube.data.readers import convert
 from weaktube.structures import AnnotationSet
 
 
