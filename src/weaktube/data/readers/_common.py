@@ -390,3 +390,14 @@ def finish(classes: Sequence[str], videos: list[VideoRecord],
     out = AnnotationSet(list(classes), videos)
     out.validate(file)
     return out
+
+
+def find_single(src: Path, pattern: str) -> Path:
+    """``src`` itself, or the single file matching ``pattern`` inside the folder ``src``."""
+    if src.is_dir():
+        found = sorted(src.glob(pattern))
+        if len(found) != 1:
+            raise AnnotationError(f"expected exactly one {pattern} in the folder, found "
+                                  f"{[p.name for p in found]}", file=src)
+        return found[0]
+    return src

@@ -39,6 +39,7 @@ from weaktube.data.readers._common import (
     as_str,
     check_boxes,
     check_class_names,
+    find_single,
     finish,
     get,
     load_pickle,
@@ -52,13 +53,7 @@ from weaktube.structures import AnnotationError, AnnotationSet, Tube, VideoRecor
 
 
 def _find_pickle(src: Path) -> Path:
-    if src.is_dir():
-        found = sorted(src.glob("*-GT.pkl"))
-        if len(found) != 1:
-            raise AnnotationError(f"expected exactly one *-GT.pkl in the folder, found "
-                                  f"{[p.name for p in found]}", file=src)
-        return found[0]
-    return src
+    return find_single(src, "*-GT.pkl")
 
 
 def _split_list(data: dict, key: str, split: int, path: Path) -> list[str]:

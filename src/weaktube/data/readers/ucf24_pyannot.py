@@ -40,6 +40,7 @@ from weaktube.data.readers._common import (
     check_boxes,
     check_class_names,
     check_frame_size,
+    find_single,
     finish,
     get,
     load_pickle,
@@ -52,14 +53,7 @@ from weaktube.structures import AnnotationError, AnnotationSet, Tube, VideoRecor
 
 
 def _find_pickle(src: Path) -> Path:
-    """``src`` itself, or the single ``pyannot*.pkl`` inside the folder ``src``."""
-    if src.is_dir():
-        found = sorted(src.glob("pyannot*.pkl"))
-        if len(found) != 1:
-            raise AnnotationError(f"expected exactly one pyannot*.pkl in the folder, found "
-                                  f"{[p.name for p in found]}", file=src)
-        return found[0]
-    return src
+    return find_single(src, "pyannot*.pkl")
 
 
 def _convert_boxes(raw: object, length: int, **where: object) -> np.ndarray:
