@@ -11,6 +11,8 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= runs/demo
 SEED ?= 0
+# idle OpenMP threads sleep instead of spinning (see src/weaktube/cli.py)
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup demo test lint bench clean
 

@@ -3,10 +3,18 @@ functions; nothing below this module reads ``argparse`` namespaces."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from pathlib import Path
+import os
+
+# Before torch loads its OpenMP runtime: idle OpenMP threads sleep instead of spinning. On a
+# small CPU shared with other work (the tracker's threads, a data loader, another job) spinning
+# threads stall each other; measured on 2 cores with one other busy process, a demo training
+# step took 4.9 s spinning and 0.36 s passive (docs/RESULTS.md). Users may override it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from weaktube.config import ConfigError
 from weaktube.data.readers import ReaderOptionError
