@@ -96,13 +96,13 @@ from weaktube.train.engine import fit
 # AdamW, lr 0.002, batch 16). "source": source-stage runs trained from scratch (the source
 # models, Table 1's boxed_<x>); "target": every run that starts from a checkpoint (the weak rows,
 # the trackers, the oracle, boxed_<x>_weak): shorter, at half the learning rate.
-# Sizing (2-core CPU, demo preset, 2 seeds). Measured on this machine when it was not shared:
-# ~40 training clips/s in either stage (mil ~30 % slower), ~15 s per run to load, detect,
-# link and score 1200 test frames; the demo preset's test split (20 videos of 80-160 frames
-# per domain) has ~2400. Full suite: 46 runs = 12 "source" + 34 "target" budgets and 46
-# evaluations: 2 x (6 x 3840 + 17 x 1920) = 111k clips + 46 x ~30 s, about 75 min. --quick:
-# 6 runs, 2 x 768 + 4 x 384 clips + 6 evaluations, about 4 min. A machine shared with other
-# CPU-bound jobs is several times slower (torch's threads contend), so give it the cores.
+# Sizing (2-core CPU, demo preset: 100 train + 20 test videos of 80-160 frames per domain;
+# 2 seeds). Measured here while the machine was otherwise idle: ~40 training clips/s in either
+# stage, and ~35-40 s per run besides training (load the train videos, detect, link and score
+# the ~2400 test frames). Full suite: 46 runs = 12 "source" + 34 "target" budgets:
+# 2 x (6 x 3840 + 17 x 1920) = 111k clips (~46 min) + 46 x ~38 s (~29 min), about 75-80 min.
+# --quick: 6 runs, 2 x 768 + 4 x 384 clips + 6 evaluations, about 5 min. A machine shared with
+# other CPU-bound jobs is several times slower (torch's threads contend), so give it the cores.
 ABLATION_BUDGETS: dict[str, dict[str, dict]] = {
     "full": {
         "source": {"epochs": 6, "clips_per_epoch": 640, "lr": 0.002, "warmup_iters": 20},
@@ -450,6 +450,9 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
     runs those start from are run). Keyword-only, for tests and custom studies: ``synth``
     replaces the preset's :class:`SynthConfig`, ``budgets`` replaces
     ``ABLATION_BUDGETS["quick" | "full"]``, ``overrides`` are applied to the base config.
+
+    With ``progress``: a bar over the runs and a line per finished run. The summary is for the
+    caller to print (:func:`format_table`, :func:`format_checks`).
     """
     t0 = time.perf_counter()
     if preset not in PRESETS:
@@ -510,10 +513,6 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
     result.checks = target_checks(result.summary)
     result.wall_seconds = time.perf_counter() - t0
     write_ablation_json(out_dir / "ablation.json", result)
-    if progress:
-        print(format_table(result.rows))
-        print(format_checks(result.checks))
-        print(f"wall time {result.wall_seconds:.0f} s; results in {out_dir / 'ablation.json'}")
     return result
 
 
