@@ -24,8 +24,9 @@ from weaktube.data.dataset import ClipDataset, FrameStore, collate_clips, keyfra
 from weaktube.demo import DEMO_OVERRIDES
 from weaktube.fileio import atomic_write_json
 from weaktube.losses.detection import total
-from weaktube.model import build_detector
+from weaktube.model import DetectorConfig, build_detector
 from weaktube.structures import AnnotationSet
+from weaktube.train.checkpoint import load_checkpoint
 from weaktube.train.engine import build_model_config, make_optimizer, source_loss
 from weaktube.train.weak import WeakLoss
 
@@ -48,6 +49,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--tracker", default="kcf")
+    p.add_argument("--init", help="a trained source checkpoint: its confident boxes seed the "
+                   "tracker (an untrained network has none, and the step would not track)")
     p.add_argument("--out")
     a = p.parse_args()
     torch.manual_seed(0)
@@ -56,7 +59,12 @@ def main() -> None:
     data = Path(a.data)
     src = AnnotationSet.load(data / "source.json").split("train")
     tgt = AnnotationSet.load(data / "target_weak.json").split("train")
-    model = build_detector(build_model_config(cfg, src))
+    if a.init:
+        ckpt = load_checkpoint(a.init)
+        model = build_detector(DetectorConfig.from_dict(ckpt["detector"]))
+        model.load_state_dict(ckpt["model"])
+    else:
+        model = build_detector(build_model_config(cfg, src))
     optimizer = make_optimizer(model, cfg)
     store = FrameStore(data / "videos")
     n = a.steps + 3  # 3 warm-up steps each
@@ -72,7 +80,7 @@ def main() -> None:
 
     src_batches, tgt_batches = batches(src, False), batches(tgt, True)
     anchors, k = model.anchors, src.num_classes
-    weak = WeakLoss(cfg.weak, cfg.loss, anchors, tgt.num_classes)
+    weak = WeakLoss(cfg.weak, cfg.loss, anchors, src.num_classes)  # same head for both steps
     model.train()
     t_src = time_steps(model, lambda m, b: source_loss(m, b, cfg, anchors, k), src_batches,
                        optimizer)[3:]
