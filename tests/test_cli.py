@@ -61,7 +61,9 @@ def test_evaluate_json_last_line(tmp_path, capsys):
         {"video": "v1", "frame": 1, "label": 0, "score": 0.9, "box": [1, 1, 10, 10]},
         {"video": "v1", "frame": 2, "label": 0, "score": 0.8, "box": [2, 2, 11, 11]},
         {"video": "v1", "frame": 3, "label": 0, "score": 0.7, "box": [2, 2, 11, 11]}]})
-    assert main(["evaluate", "--gt", gt, "--detections", dets, "--json"]) == 0
+    assert main(["evaluate", "--gt", gt, "--detections", dets, "--json",
+                 "--pr-curves", str(tmp_path / "pr")]) == 0
+    assert (tmp_path / "pr" / "pr_frame_AP_0.5.png").stat().st_size > 1000
     last = capsys.readouterr().out.strip().splitlines()[-1]
     # 3 detections, 2 ground-truth boxes: TP, TP, FP -> raw PR area = 100 %
     assert json.loads(last) == {"metrics": {"frame_mAP@0.5": 100.0}}

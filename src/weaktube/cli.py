@@ -196,6 +196,15 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
             print(f"note: {val} predictions ignored ({key})")
     if a.out:
         report.save(a.out)
+    if a.pr_curves:
+        from weaktube.evaluate import save_pr_curves
+
+        folder = Path(a.pr_curves)
+        curves = {"frame_AP@0.5": report.frame, "video_AP@0.5": report.video.get(0.5),
+                  "temporal_AP@0.5": report.temporal.get(0.5)}
+        for name, result in curves.items():
+            if result is not None:
+                save_pr_curves(result, folder / f"pr_{name.replace('@', '_')}.png", title=name)
     if a.json:
         print(json.dumps({"metrics": report.metrics}))
     return 0
@@ -293,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--segments")
     v.add_argument("--protocol", choices=["act", "yowo"], default="act")
     v.add_argument("--out", help="also write the full report (per class, counts) as JSON")
+    v.add_argument("--pr-curves", metavar="DIR", help="write per-class PR curves as PNG")
     v.add_argument("--json", action="store_true", help="last stdout line: {\"metrics\": ...}")
     v.set_defaults(func=cmd_evaluate)
 
