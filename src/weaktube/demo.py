@@ -12,12 +12,12 @@ from weaktube.config import ExperimentConfig, apply_overrides
 from weaktube.fileio import atomic_write_json
 
 # The demo's training recipe, as overrides of the defaults (the same shape as a configs/ YAML).
-# Sized to train in about 6-7 minutes on an idle 2-core CPU (15k clips); batch 8 because the
+# Sized to fit 10 minutes on an idle 2-core CPU (12k clips, ~8 min of training); batch 8: the
 # from-scratch network learns more per clip from more, smaller steps (docs/RESULTS.md).
 DEMO_OVERRIDES: dict = {
     "model": {"variant": "demo", "clip_len": 8, "img_size": 128, "num_anchors": 5},
     "data": {"frame_stride": 2, "keyframe_every": 1, "positive_fraction": 0.75},
-    "train": {"epochs": 10, "clips_per_epoch": 1536, "batch_size": 8, "optimizer": "adamw",
+    "train": {"epochs": 8, "clips_per_epoch": 1536, "batch_size": 8, "optimizer": "adamw",
               "lr": 0.002, "global_lr_ratio": 1.0, "weight_decay": 0.01,
               "warmup_iters": 50, "log_every": 20},
 }
