@@ -24,7 +24,13 @@ import numpy as np
 
 from weaktube.evaluate.ap import APResult, class_aps
 from weaktube.evaluate.geometry import paired_box_iou
-from weaktube.evaluate.matching import evaluation_order, greedy_match, name_index, pairs_by_key
+from weaktube.evaluate.matching import (
+    check_columns,
+    evaluation_order,
+    greedy_match,
+    name_index,
+    pairs_by_key,
+)
 from weaktube.structures import AnnotationError, AnnotationSet, Detections
 
 
@@ -92,11 +98,7 @@ class GroundTruthBoxes:
 
 def check_detections(det: Detections, num_classes: int) -> None:
     """Raise :class:`AnnotationError` naming the first detection with a bad field."""
-    n = len(det)
-    for name in ("videos", "frames", "labels", "boxes"):
-        if len(getattr(det, name)) != n:
-            raise AnnotationError(f"has {len(getattr(det, name))} rows but there are {n} scores",
-                                  field=name)
+    check_columns(det, ("videos", "frames", "labels", "boxes"))
     checks = (
         ("label", (det.labels < 0) | (det.labels >= num_classes),
          f"is not a class index 0..{num_classes - 1}"),

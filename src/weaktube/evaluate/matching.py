@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from weaktube.structures import AnnotationError
+
 # An IoU within this of the threshold counts as reaching it: values equal to the threshold up to
 # float rounding (e.g. 0.1 + 0.2 vs 0.3) are matches, as ">=" intends.
 IOU_EPS = 1e-9
@@ -116,3 +118,13 @@ def name_index(names: np.ndarray, known: dict[str, int]) -> np.ndarray:
     """``[N]`` index of each name in ``known`` (-1 for names not there)."""
     return np.fromiter((known.get(str(v), -1) for v in names), dtype=np.int64,
                        count=len(names))
+
+
+def check_columns(preds: object, columns: tuple[str, ...]) -> None:
+    """Every named column of a columnar prediction set has one row per score, else
+    :class:`AnnotationError` naming the column."""
+    n = len(preds)  # type: ignore[arg-type]
+    for name in columns:
+        if len(getattr(preds, name)) != n:
+            raise AnnotationError(f"has {len(getattr(preds, name))} rows but there are {n} "
+                                  "scores", field=name)

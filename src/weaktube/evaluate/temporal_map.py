@@ -19,7 +19,13 @@ import numpy as np
 
 from weaktube.evaluate.ap import APResult, class_aps
 from weaktube.evaluate.geometry import segment_iou
-from weaktube.evaluate.matching import evaluation_order, greedy_match, name_index, pairs_by_key
+from weaktube.evaluate.matching import (
+    check_columns,
+    evaluation_order,
+    greedy_match,
+    name_index,
+    pairs_by_key,
+)
 from weaktube.structures import AnnotationError, AnnotationSet, SegmentPredictions
 
 THUMOS14_THRESHOLDS = tuple(round(0.1 * i, 2) for i in range(1, 8))  # 0.1 .. 0.7
@@ -30,11 +36,7 @@ TEMPORAL_THRESHOLDS = tuple(sorted(set(THUMOS14_THRESHOLDS) | set(ACTIVITYNET_TH
 
 def check_segments(segments: SegmentPredictions, num_classes: int) -> None:
     """Raise :class:`AnnotationError` naming the first predicted segment with a bad field."""
-    n = len(segments)
-    for name in ("videos", "labels", "starts", "ends"):
-        if len(getattr(segments, name)) != n:
-            raise AnnotationError(f"has {len(getattr(segments, name))} rows but there are {n} "
-                                  f"scores", field=name)
+    check_columns(segments, ("videos", "labels", "starts", "ends"))
     labels = np.asarray(segments.labels, np.int64)
     starts = np.asarray(segments.starts, np.float64)
     ends = np.asarray(segments.ends, np.float64)

@@ -16,7 +16,13 @@ import numpy as np
 
 from weaktube.evaluate.ap import APResult, class_aps
 from weaktube.evaluate.geometry import TubeSet, tube_iou_pairs
-from weaktube.evaluate.matching import evaluation_order, greedy_match, name_index, pairs_by_key
+from weaktube.evaluate.matching import (
+    check_columns,
+    evaluation_order,
+    greedy_match,
+    name_index,
+    pairs_by_key,
+)
 from weaktube.structures import AnnotationError, AnnotationSet, TubePredictions
 
 # 0.2, 0.5, 0.75 and the ten thresholds 0.5:0.05:0.95 whose mean is "video_mAP@0.5:0.95".
@@ -26,11 +32,7 @@ VIDEO_THRESHOLDS = (0.2, *VIDEO_THRESHOLDS_COCO)
 
 def check_tubes(tubes: TubePredictions, num_classes: int) -> None:
     """Raise :class:`AnnotationError` naming the first predicted tube with a bad field."""
-    n = len(tubes)
-    for name in ("videos", "labels", "start_frames", "boxes"):
-        if len(getattr(tubes, name)) != n:
-            raise AnnotationError(f"has {len(getattr(tubes, name))} rows but there are {n} "
-                                  f"scores", field=name)
+    check_columns(tubes, ("videos", "labels", "start_frames", "boxes"))
     labels = np.asarray(tubes.labels, np.int64)
     bad = np.nonzero((labels < 0) | (labels >= num_classes))[0]
     if len(bad):

@@ -169,7 +169,7 @@ def evaluate(model: torch.nn.Module, ann: AnnotationSet, store: FrameStore,
     core = model.module if isinstance(model, DistributedDataParallel) else model
     dets = detect_videos(core, ann.videos, store, progress=progress,
                          clip_len=core.clip_len, frame_stride=cfg.data.frame_stride,
-                         img_size=cfg.model.img_size, keyframe_stride=cfg.eval.keyframe_stride,
+                         img_size=core.cfg.img_size, keyframe_stride=cfg.eval.keyframe_stride,
                          batch_size=cfg.eval.batch_size, postprocess=cfg.eval.postprocess,
                          device=device)
     tubes, segments = tubes_and_segments(dets, ann.num_classes,
