@@ -3,7 +3,8 @@
 Reads a canonical annotation file (its ``test`` split) and a ``weaktube/detections@1`` file and
 prints, with the ACT +1-pixel IoU:
 
-* the class-agnostic frame AP@0.5 (labels ignored: localisation + actionness only);
+* the class-agnostic frame AP@0.5 (labels ignored: localisation + actionness only; ACT's
+  trapezoidal AP);
 * the share of ground-truth frames with any detection at IoU >= 0.5;
 * the confusion matrix: per ground-truth class, the label of the highest-scoring detection that
   overlaps the ground truth at IoU >= 0.5 (last column: none overlaps), and its accuracy;
@@ -22,17 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from weaktube.evaluate.ap import ap_raw_trapezoid, precision_recall
+from weaktube.evaluate.geometry import paired_box_iou
 from weaktube.structures import AnnotationSet
 
 
 def iou_plus_one(a: list[float], b: np.ndarray) -> float:
     """IoU of two ``[x1, y1, x2, y2]`` pixel boxes with the +1-pixel area convention."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]) + 1)
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
-    inter = ix * iy
-    area_a = (a[2] - a[0] + 1) * (a[3] - a[1] + 1)
-    area_b = (b[2] - b[0] + 1) * (b[3] - b[1] + 1)
-    return inter / (area_a + area_b - inter)
+    return float(paired_box_iou(np.asarray([a], float), b[None], plus_one=True)[0])
 
 
 def diagnose(ann: AnnotationSet, detections: list[dict], split: str = "test") -> dict:
@@ -57,9 +55,7 @@ def diagnose(ann: AnnotationSet, detections: list[dict], split: str = "test") ->
             tps.append(ok)
     order = np.argsort(-np.asarray(scores), kind="stable")
     tp = np.asarray(tps, bool)[order]
-    recall = np.cumsum(tp) / max(1, len(gt))
-    precision = np.cumsum(tp) / np.arange(1, len(tp) + 1)
-    agnostic_ap = float(np.sum(np.diff(np.concatenate([[0.0], recall])) * precision))
+    agnostic_ap = ap_raw_trapezoid(*precision_recall(tp, len(gt)))  # ACT's AP
 
     confusion = np.zeros((num_classes, num_classes + 1), int)
     for key, (label, box) in gt.items():
