@@ -1,4 +1,4 @@
-"""benchmarks/frame_diagnosis.py on a hand-built case: confusion, localisation, agnostic AP."""
+"""benchmarks/frame_diagnosis.py on hand-built cases: confusion, localisation, agnostic AP."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import annotations, tube, video
+from .helpers import annotations, detections, tube, video
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "frame_diagnosis.py"
 BOX = [0, 0, 9, 9]
@@ -21,22 +21,28 @@ def load_diagnose():
     return module.diagnose
 
 
-def det(frame: int, label: int, score: float, box) -> dict:
-    return {"video": "a", "frame": frame, "label": label, "score": score, "box": box}
-
-
 def test_confusion_counts_best_overlapping_label_and_misses():
     ann = annotations(video("a", [tube(0, 0, BOX, 3)]))  # label 0 on frames 0, 1, 2
-    dets = [det(0, 0, 0.9, BOX),  # right class
-            det(1, 1, 0.8, BOX), det(1, 0, 0.3, BOX),  # best overlapping says class 1
-            det(2, 0, 0.7, FAR),  # frame 2: nothing overlaps
-            det(5, 1, 0.95, BOX)]  # frame without ground truth: a false positive
+    dets = detections([("a", 0, 0, 0.9, BOX),  # right class
+                       ("a", 1, 1, 0.8, BOX), ("a", 1, 0, 0.3, BOX),  # best overlapping: 1
+                       ("a", 2, 0, 0.7, FAR),  # frame 2: nothing overlaps
+                       ("a", 5, 1, 0.95, BOX)])  # frame without ground truth: false positive
     r = load_diagnose()(ann, dets)
-    assert r["gt_frames"] == 3
-    assert r["confusion"][0][:2] == [1, 1] and r["confusion"][0][-1] == 1
-    assert r["gt_frames_localised"] == pytest.approx(2 / 3)
+    assert r["gt_boxes"] == 3
+    assert r["confusion"][0] == [1, 1, 0, 1]
+    assert r["gt_boxes_localised"] == pytest.approx(2 / 3)
     assert r["class_accuracy_on_localised"] == pytest.approx(0.5)
     # class-agnostic, score order: FP (0.95), TP (0.9), TP (0.8), FP (0.7), dup FP (0.3);
     # ACT trapezoids from (r 0, p 1) through (0, 0), (1/3, 1/2), (2/3, 2/3):
     # 0 + (1/3)(0 + 1/2)/2 + (1/3)(1/2 + 2/3)/2
     assert r["class_agnostic_frame_AP@0.5"] == pytest.approx(100 * (1 / 12 + 7 / 36))
+    assert r["median_best_score_other_frames"] == pytest.approx(0.95)
+
+
+def test_two_actors_on_one_frame_are_two_rows():
+    ann = annotations(video("a", [tube(0, 0, BOX, 1), tube(2, 0, FAR, 1)]))
+    dets = detections([("a", 0, 0, 0.9, BOX), ("a", 0, 1, 0.8, FAR)])
+    r = load_diagnose()(ann, dets)
+    assert r["gt_boxes"] == 2
+    assert r["confusion"][0] == [1, 0, 0, 0] and r["confusion"][2] == [0, 1, 0, 0]
+    assert r["class_agnostic_frame_AP@0.5"] == pytest.approx(100.0)
