@@ -21,6 +21,7 @@ from weaktube.model import (
     detector_paper,
     detector_small,
     location_maps,
+    with_frame_difference,
 )
 
 ANCHORS = ((0.1, 0.25), (0.2, 0.45), (0.35, 0.7), (0.5, 0.85), (0.8, 0.95))
@@ -211,6 +212,9 @@ def test_input_validation():
         ({"anchors": ()}, "anchors"),
         ({"anchors": ((0.2, 1.5),)}, r"anchors\[0\]"),
         ({"num_classes": 0}, "num_classes"),
+        ({"cls_frame_diff": True}, r"set cls_backbone.in_channels=6"),
+        ({"cls_backbone": BackboneConfig.resnet(10, width=8, in_channels=6)},
+         r"set cls_backbone.in_channels=3"),
     ],
 )
 def test_config_validation(kw, match):
@@ -249,3 +253,32 @@ def test_two_step_forward_equals_forward():
     torch.testing.assert_close(key, out.key)
     torch.testing.assert_close(frames, out.frames)
     torch.testing.assert_close(feats, out.frame_features)
+
+
+def test_with_frame_difference_known_answer():
+    clip = torch.zeros(1, 3, 3, 2, 2)
+    clip[:, :, 1] = 0.5  # frame 1 brighter than frame 0 by 0.5, frame 2 back to 0
+    out = with_frame_difference(clip)
+    assert out.shape == (1, 6, 3, 2, 2)
+    assert torch.equal(out[:, :3], clip)
+    assert torch.all(out[:, 3:, 0] == 0)  # no difference before the first frame
+    assert torch.allclose(out[:, 3:, 1], torch.full((1, 3, 2, 2), 2.0))  # 4 x (+0.5)
+    assert torch.allclose(out[:, 3:, 2], torch.full((1, 3, 2, 2), -2.0))
+
+
+def test_frame_diff_option_feeds_branch1_six_channels():
+    torch.manual_seed(0)
+    cfg = tiny_config(cls_frame_diff=True,
+                      cls_backbone=BackboneConfig.resnet(10, width=8, stem_width=8,
+                                                         in_channels=6))
+    model = build_detector(cfg).eval()
+    assert model.cls_backbone.conv1.weight.shape[1] == 6
+    clip = torch.randn(2, 3, 4, 64, 64)
+    with torch.no_grad():
+        inter = model.forward_intermediates(clip)
+        f11 = model.cls_backbone(with_frame_difference(clip)).mean(dim=2)
+    _check_output(inter.output, 2, 4, 2, 3, 64, (2, 2))
+    assert torch.allclose(inter.f11, f11, atol=1e-5)
+    # the demo variant uses it, the paper's model does not (RGB only, as in the paper)
+    assert detector_demo(num_classes=3, anchors=ANCHORS).cls_frame_diff
+    assert not detector_paper(num_classes=3, anchors=ANCHORS).cls_frame_diff

@@ -12,6 +12,7 @@ from weaktube.model.detector import (
     detector_paper,
     detector_small,
     location_maps,
+    with_frame_difference,
 )
 from weaktube.model.heads import FrameHead, FusionHead
 from weaktube.model.pretrained import LoadReport, load_hara_checkpoint
@@ -46,6 +47,7 @@ __all__ = [
     "detector_small",
     "load_hara_checkpoint",
     "location_maps",
+    "with_frame_difference",
     "resnet3d_10",
     "resnet3d_18",
     "resnet3d_34",

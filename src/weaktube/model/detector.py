@@ -1,6 +1,6 @@
 """The four-branch action detector (SPEC "Network", Fig. 3).
 
-    clip [B, 3, N, H, W]
+    clip [B, 3, N, H, W]   (branch 1 optionally sees [clip, 4 * frame difference]: 6 channels)
       ├─ branch 1: cls_backbone (3D ResNeXt/ResNet, T strided) ─ mean over T' ─> F11 [B, C', H', W']
       └─ branch 2: loc_backbone (3D ResNet, T kept) ─> S50 [B, D', N, H', W']
              └─ branch 4: FrameHead, shared over frames ─> frames [B, N, A, 5, H', W']
@@ -66,6 +66,9 @@ class DetectorConfig:
     fusion_channels: int = 1024  # C: width of the fusion convs, CFAM and the keyframe head
     frame_head_channels: int = 128  # hidden width of the per-frame head (branch 4)
     prior_prob: float = 0.01  # initial sigmoid of objectness and class logits
+    # branch 1 input: False = the clip (RGB, the paper); True = the clip and its frame-to-frame
+    # difference (TSN's "RGB difference"), 6 channels; cls_backbone.in_channels must match
+    cls_frame_diff: bool = False
 
     def __post_init__(self) -> None:
         # lists (YAML/JSON) -> tuples, dicts -> BackboneConfig
@@ -92,6 +95,12 @@ class DetectorConfig:
                 f"temporal_strides=(1, 1, 1, 1)), got conv1_t_stride="
                 f"{self.loc_backbone.conv1_t_stride}, temporal_strides="
                 f"{self.loc_backbone.temporal_strides}")
+        want = 6 if self.cls_frame_diff else 3
+        if self.cls_backbone.in_channels != want:
+            raise ValueError(
+                f"DetectorConfig: cls_frame_diff={self.cls_frame_diff} feeds branch 1 {want} "
+                f"channels, but cls_backbone.in_channels={self.cls_backbone.in_channels}; "
+                f"set cls_backbone.in_channels={want}")
         if self.fusion_channels < 1 or self.frame_head_channels < 1:
             raise ValueError("DetectorConfig: fusion_channels and frame_head_channels must be >= 1")
 
@@ -146,6 +155,21 @@ def location_maps(frames: torch.Tensor) -> torch.Tensor:
     each frame. Not detached here; :class:`Detector` detaches it before the fusion.
     """
     return frames[:, :, :, 4].sigmoid().amax(dim=2)  # [B, N, A, H', W'] -> [B, N, H', W']
+
+
+FRAME_DIFF_GAIN = 4.0  # frame differences are ~4x smaller than frames; equal footing at conv1
+
+
+def with_frame_difference(clip: torch.Tensor) -> torch.Tensor:
+    """``[B, 3, N, H, W] -> [B, 6, N, H, W]``: the clip and ``FRAME_DIFF_GAIN * (x_t - x_{t-1})``.
+
+    The first frame's difference is zero. Static appearance (background, clothes) cancels in the
+    difference, which is what makes a small branch 1 learn the motion instead of memorising the
+    look of the training videos (docs/MODEL.md, "Branch-1 input").
+    """
+    diff = clip[:, :, 1:] - clip[:, :, :-1]  # [B, 3, N - 1, H, W]
+    diff = nn.functional.pad(diff, (0, 0, 0, 0, 1, 0))  # zero first frame -> [B, 3, N, H, W]
+    return torch.cat([clip, FRAME_DIFF_GAIN * diff], dim=1)  # -> [B, 6, N, H, W]
 
 
 class Detector(nn.Module):
@@ -205,6 +229,10 @@ class Detector(nn.Module):
         return self._global(self._prepare(clip), frames)[0]
 
     def _global(self, clip: torch.Tensor, frames: torch.Tensor):
+        if self.cfg.cls_frame_diff:
+            clip = with_frame_difference(clip)  # [B, 3, N, H, W] -> [B, 6, N, H, W]
+            if clip.device.type == "cpu":
+                clip = clip.contiguous(memory_format=torch.channels_last_3d)
         s101 = self.cls_backbone(clip)  # [B, C', T', H', W']
         f11 = s101.mean(dim=2)  # [B, C', T', H', W'] -> [B, C', H', W']
         # branch 3: the global loss must not reach branches 2/4 -> detach F01
@@ -243,11 +271,13 @@ def build_detector(cfg: DetectorConfig) -> Detector:
 
 def detector_demo(num_classes: int, anchors: tuple[tuple[float, float], ...],
                   clip_len: int = 8, img_size: int = 128) -> DetectorConfig:
-    """CPU-trainable demo: narrow 3D ResNet-10s (branch 1 width 16, branch 2 width 8)."""
+    """CPU-trainable demo: narrow 3D ResNet-10s (branch 1 width 16, branch 2 width 8); branch 1
+    sees the clip and its frame difference (``cls_frame_diff``, docs/MODEL.md)."""
     return DetectorConfig(
         num_classes=num_classes, clip_len=clip_len, img_size=img_size, anchors=anchors,
+        cls_frame_diff=True,
         cls_backbone=BackboneConfig.resnet(10, width=16, stem_width=16, conv1_t_size=1,
-                                           temporal_strides=(1, 2, 2, 2)),
+                                           temporal_strides=(1, 2, 2, 2), in_channels=6),
         loc_backbone=BackboneConfig.resnet(10, width=8, stem_width=8, conv1_t_size=1,
                                            temporal_strides=(1, 1, 1, 1)),
         fusion_channels=64, frame_head_channels=32)

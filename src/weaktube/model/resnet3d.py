@@ -4,6 +4,7 @@ Parameter names and shapes follow Hara's checkpoints so that Kinetics weights lo
 :func:`weaktube.model.pretrained.load_hara_checkpoint`:
 
     conv1.weight                      [stem, 3, conv1_t_size, 7, 7]   (stride (t, 2, 2), no bias)
+                                      (in_channels instead of 3 when not RGB)
     bn1.{weight,bias,running_mean,running_var}
     layer{1..4}.{i}.conv1/bn1/conv2/bn2[/conv3/bn3]
     layer{k}.0.downsample.0.weight    1x1x1 conv of the projection shortcut (type "B")
@@ -64,6 +65,7 @@ class BackboneConfig:
     # temporal stride of (max-pool, layer2, layer3, layer4); (1, 1, 1, 1) keeps every frame
     temporal_strides: tuple[int, int, int, int] = (2, 2, 2, 2)
     shortcut: str = "B"  # "B": 1x1x1 conv + BN projection (has weights); "A": zero-padding
+    in_channels: int = 3  # input channels (3: RGB; 6: RGB + frame difference, see detector)
 
     def __post_init__(self) -> None:
         self.temporal_strides = tuple(int(s) for s in self.temporal_strides)  # lists from YAML
@@ -80,6 +82,8 @@ class BackboneConfig:
             raise ValueError(f"BackboneConfig.conv1_t_size={self.conv1_t_size}: expected odd >= 1")
         if self.shortcut not in ("A", "B"):
             raise ValueError(f"BackboneConfig.shortcut={self.shortcut!r}: expected 'A' or 'B'")
+        if self.in_channels < 1:
+            raise ValueError(f"BackboneConfig.in_channels={self.in_channels}: expected >= 1")
         if self.width < 1 or self.stem_width < 1 or self.cardinality < 1:
             raise ValueError(f"BackboneConfig: width={self.width}, stem_width={self.stem_width} "
                              f"and cardinality={self.cardinality} must be >= 1")
@@ -204,7 +208,8 @@ class Bottleneck3d(nn.Module):
 class ResNet3d(nn.Module):
     """3D ResNet / ResNeXt trunk without the classifier.
 
-    ``forward(x)`` = ``forward_features(x)``: ``[B, 3, T, H, W] -> [B, C, T', H/32, W/32]`` with
+    ``forward(x)`` = ``forward_features(x)``: ``[B, C_in, T, H, W] -> [B, C, T', H/32, W/32]`` with
+    ``C_in = cfg.in_channels`` (3 for RGB),
     ``C = cfg.out_channels`` and ``T' = ceil``-style ``T / cfg.temporal_downsampling`` (each
     stride-2 step maps T to ``(T - 1) // 2 + 1``). H and W must be multiples of 32.
     """
@@ -213,7 +218,8 @@ class ResNet3d(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.out_channels = cfg.out_channels
-        self.conv1 = nn.Conv3d(3, cfg.stem_width, kernel_size=(cfg.conv1_t_size, 7, 7),
+        self.conv1 = nn.Conv3d(cfg.in_channels, cfg.stem_width,
+                               kernel_size=(cfg.conv1_t_size, 7, 7),
                                stride=(cfg.conv1_t_stride, 2, 2),
                                padding=(cfg.conv1_t_size // 2, 3, 3), bias=False)
         self.bn1 = nn.BatchNorm3d(cfg.stem_width)
