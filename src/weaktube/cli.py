@@ -227,7 +227,8 @@ def cmd_bench_ablation(a: argparse.Namespace) -> int:
 
     seeds = a.seed if a.seed else ([0] if a.quick else [0, 1])
     result = run_ablation(Path(a.out), a.preset, seeds, a.quick, device=a.device,
-                          only=a.only or None, progress=True)
+                          only=a.only or None, progress=True,
+                          overrides={"train": {"threads": a.threads}} if a.threads else None)
     print(format_table(result.rows))
     print(format_checks(result.checks))
     print(f"wall time {result.wall_seconds:.0f} s; results in {Path(a.out) / 'ablation.json'}")
@@ -317,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--only", nargs="+", action="extend", metavar="SETTING",
                     help="run only these settings (repeatable)")
     ab.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ab.add_argument("--threads", type=int, default=0, help="torch CPU threads per run (0: "
+                    "torch's default); e.g. 1 to run one seed per core in two processes")
     ab.add_argument("--json", action="store_true", help="last stdout line: {\"rows\": ...}")
     ab.add_argument("--out", default="runs/ablation")
     ab.set_defaults(func=cmd_bench_ablation)

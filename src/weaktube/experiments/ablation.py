@@ -93,20 +93,19 @@ from weaktube.train.engine import fit
 
 # ---------------------------------------------------------------------------------------- budgets
 # Training budgets, as ``train.*`` overrides of the demo recipe (weaktube.demo.DEMO_OVERRIDES:
-# AdamW, lr 0.002, batch 16). "source": source-stage runs trained from scratch (the source
+# AdamW, lr 0.002, batch 8). "source": source-stage runs trained from scratch (the source
 # models, Table 1's boxed_<x>); "target": every run that starts from a checkpoint (the weak rows,
 # the trackers, the oracle, boxed_<x>_weak): shorter, at half the learning rate.
 # Sizing (2-core CPU, demo preset: 100 train + 20 test videos of 80-160 frames per domain;
-# 2 seeds). Measured here while the machine was otherwise idle: ~40 training clips/s in either
-# stage, and ~35-40 s per run besides training (load the train videos, detect, link and score
-# the ~2400 test frames). Full suite: 46 runs = 12 "source" + 34 "target" budgets:
-# 2 x (6 x 3840 + 17 x 1920) = 111k clips (~46 min) + 46 x ~38 s (~29 min), about 75-80 min.
-# --quick: 6 runs, 2 x 768 + 4 x 384 clips + 6 evaluations, about 5 min. A machine shared with
-# other CPU-bound jobs is several times slower (torch's threads contend), so give it the cores.
+# 2 seeds = 46 runs = 12 "source" + 34 "target" budgets). The two seeds run as two processes
+# with one torch thread each (`--threads 1`, docs/REPRODUCE.md), ~14 training clips/s each, and
+# ~60 s per run besides training (load the videos, detect, link and score ~2400 test frames).
+# Per process: 6 x 4608 + 17 x 1280 = 49k clips (~59 min) + 23 x ~60 s (~23 min): ~85 min.
+# --quick: 6 runs, 2 x 768 + 4 x 384 clips + 6 evaluations, about 6 min with both cores.
 ABLATION_BUDGETS: dict[str, dict[str, dict]] = {
     "full": {
-        "source": {"epochs": 6, "clips_per_epoch": 640, "lr": 0.002, "warmup_iters": 20},
-        "target": {"epochs": 3, "clips_per_epoch": 640, "lr": 0.001, "warmup_iters": 10},
+        "source": {"epochs": 6, "clips_per_epoch": 768, "lr": 0.002, "warmup_iters": 30},
+        "target": {"epochs": 2, "clips_per_epoch": 640, "lr": 0.001, "warmup_iters": 10},
     },
     "quick": {
         "source": {"epochs": 2, "clips_per_epoch": 384, "lr": 0.002, "warmup_iters": 5},
