@@ -73,3 +73,21 @@ def test_missing_checkpoint(tmp_path, capsys):
     assert main(["detect", "--checkpoint", str(tmp_path / "x.pt"), "--video", "v.mp4",
                  "--out", str(tmp_path / "d.json")]) == 2
     assert "x.pt" in capsys.readouterr().err
+
+
+def test_bench_ablation_threads_reach_the_runs(monkeypatch, tmp_path, capsys):
+    """`--threads N` becomes the `train.threads` override of every run of the suite."""
+    import weaktube.experiments.ablation as ab
+
+    seen = {}
+
+    def fake_run_ablation(out_dir, preset, seeds, quick, **kw):
+        seen.update(kw, seeds=seeds, quick=quick)
+        return ab.AblationResult([], [], [], {})
+
+    monkeypatch.setattr(ab, "run_ablation", fake_run_ablation)
+    assert main(["bench", "ablation", "--seed", "1", "--threads", "1",
+                 "--out", str(tmp_path)]) == 0
+    assert seen["overrides"] == {"train": {"threads": 1}} and seen["seeds"] == [1]
+    assert main(["bench", "ablation", "--quick", "--out", str(tmp_path)]) == 0
+    assert seen["overrides"] is None and seen["seeds"] == [0] and seen["quick"]
