@@ -18,10 +18,12 @@ from weaktube.losses.detection import DetectionLossConfig, yolo_loss
 
 def tracking_loss(frames: torch.Tensor, anchors: torch.Tensor, track_boxes: torch.Tensor,
                   track_valid: torch.Tensor, cfg: DetectionLossConfig,
-                  tolerance_iou: float = 0.7, prefix: str = "trb_") -> dict[str, torch.Tensor]:
+                  tolerance_iou: float = 0.7, prefix: str = "trb_",
+                  box_terms: bool = True) -> dict[str, torch.Tensor]:
     """``frames [B, N, A, 5, H', W']`` raw per-frame predictions; ``track_boxes [B, N, M, 4]``
     normalised xyxy tracker boxes with ``track_valid [B, N, M]``. Frames with no valid box are
-    skipped. Terms are divided by B*N, so the result is the mean over frames as in eq. 13."""
+    skipped. Terms are divided by B*N, so the result is the mean over frames as in eq. 13.
+    ``box_terms=False``: objectness only (the boxes say *where*, not how big)."""
     b, n, a, c, h, w = frames.shape
     has = track_valid.any(-1).reshape(b * n)  # [B*N] frames with a tracker box
     if not has.any():
@@ -31,6 +33,6 @@ def tracking_loss(frames: torch.Tensor, anchors: torch.Tensor, track_boxes: torc
     boxes = track_boxes.reshape(b * n, -1, 4)[has]  # [B, N, M, 4] -> [F, M, 4]
     labels = track_valid.reshape(b * n, -1)[has].long() - 1  # valid -> 0, padding -> -1
     terms = yolo_loss(raw, anchors, boxes, labels, 0, cfg, prefix=prefix,
-                      tolerance_iou=tolerance_iou)
+                      tolerance_iou=tolerance_iou, box_terms=box_terms)
     scale = raw.shape[0] / (b * n)  # yolo_loss divided by F frames; eq. 13 divides by B*N
     return {k: v * scale for k, v in terms.items()}

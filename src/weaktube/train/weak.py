@@ -8,11 +8,13 @@ background time):
    persist over the previous frames seed a classical tracker, run on a thread pool **while**
    branches 1 + 3 compute the keyframe head (OpenCV and torch both release the GIL);
 3. GL (eq. 21): keyframe class = the segment's label; keyframe box = the tracker's propagation
-   of the network's box in frame N-2 to the keyframe (with ``use_trb``), else the class term at
-   the network's own keyframe box; background clips: "no object" everywhere;
+   of the network's box in frame N-2 to the keyframe (with ``use_trb``), else class and
+   objectness (no box terms) at the network's own keyframe box; background clips: "no object"
+   everywhere;
 4. IL (eq. 22): ``L_TRB`` (per-frame predictions pulled towards the tracker's boxes, with a
    tolerance) + ``rho * L_NCB`` (neighbour consistency of the per-frame target features);
-   background clips also get branch 4's "no object" term.
+   segment frames without a tracker box: objectness at the network's own top box (no box
+   terms); background clips also get branch 4's "no object" term.
 
 Every choice the paper leaves open is listed in ``docs/WEAK.md``.
 """
@@ -24,10 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from weaktube.losses.consistency import neighbour_consistency_loss, target_features
-from weaktube.losses.detection import DetectionLossConfig, assign_targets, yolo_loss
+from weaktube.losses.detection import DetectionLossConfig, yolo_loss
 from weaktube.losses.tracking import tracking_loss
 from weaktube.model.box_ops import torch_iou_paired
 from weaktube.model.decode import decode_boxes
@@ -150,21 +151,6 @@ def run_tracker(pixels: np.ndarray, boxes: np.ndarray, seeds: np.ndarray, covere
         jobs=len(jobs), failures=failures)
 
 
-def class_at_boxes_loss(key: torch.Tensor, anchors: torch.Tensor, boxes: torch.Tensor,
-                        labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Class term only, at the anchor responsible for each ``boxes [B, 1, 4]`` (the network's
-    own box): the 'classification-only' target training of the paper's SCEL baseline.
-    ``key [B, A, 5+K, H', W']``, ``labels [B]`` (-1 = skip). Summed, divided by B."""
-    b, a, _, h, w = key.shape
-    lab = labels.view(b, 1)
-    asg = assign_targets(boxes, lab, anchors, h, w)
-    if not asg.obj.any():
-        return key.sum() * 0.0
-    logits = key.permute(0, 1, 3, 4, 2)[asg.obj][:, 5:]  # [G, K]
-    onehot = F.one_hot(asg.label[asg.obj], num_classes).float()
-    return F.binary_cross_entropy_with_logits(logits, onehot, reduction="sum") / b
-
-
 def _subset_loss(raw: torch.Tensor, mask: torch.Tensor, fn) -> dict[str, torch.Tensor]:
     """Apply a per-batch loss to the clips in ``mask`` only, rescaled to a per-B average."""
     if not mask.any():
@@ -242,10 +228,23 @@ class WeakLoss:
             untracked = pos & ~kv
         else:
             untracked = pos
-        if untracked.any():  # class term at the network's own keyframe box
-            terms["key_cls_self"] = class_at_boxes_loss(
-                key.float(), anchors, boxes[:, -1:].detach(),
-                torch.where(untracked, seg, torch.full_like(seg, -1)), k)
+        own = boxes.detach()  # [B, N, 4] the network's own top box per frame
+        # self-labelled objectness and class at the network's own keyframe box (no box terms):
+        # the classification-only target training of the SCEL baseline, which also keeps the
+        # keyframe head detecting (background clips alone would drive its objectness to 0)
+        self_key = _subset_loss(key.float(), untracked, lambda r, m: yolo_loss(
+            r, anchors, own[:, -1:][m], seg.view(-1, 1)[m], k, lc, prefix="self_key_",
+            box_terms=False))
+        terms.update({kk: v for kk, v in self_key.items() if kk[-2:] not in ("xy", "wh")})
+        # ... and self-labelled objectness of branch 4 in the segment's frames the tracker gave
+        # no box (every such frame when use_trb is off)
+        self_valid = covered & pos[:, None]
+        if targets is not None:
+            self_valid &= ~targets.frame_valid[:, :, 0].to(clip.device)
+        self_frames = tracking_loss(frames.float(), anchors, own[:, :, None],
+                                    self_valid[:, :, None], lc, prefix="self_frames_",
+                                    box_terms=False)
+        terms.update({kk: v for kk, v in self_frames.items() if kk[-2:] not in ("xy", "wh")})
         # IL (eq. 22)
         if targets is not None:
             fb = targets.frame_boxes.to(clip.device)
