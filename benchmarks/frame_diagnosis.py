@@ -91,8 +91,11 @@ def main() -> None:
     print(" " * 13 + " ".join(f"{n:>8}" for n in names))
     for c, row in zip(r["classes"], r["confusion"]):
         print(f"{c[:12]:>12} " + " ".join(f"{x:8d}" for x in row))
-    print(f"median best score: GT frames {r['median_best_score_gt_frames']:.3f}, "
-          f"other frames {r['median_best_score_other_frames']:.3f}")
+    def fmt(x: float | None) -> str:
+        return "n/a (no detections)" if x is None else f"{x:.3f}"
+
+    print(f"median best score: GT frames {fmt(r['median_best_score_gt_frames'])}, "
+          f"other frames {fmt(r['median_best_score_other_frames'])}")
     if a.out:
         atomic_write_json(a.out, r, indent=2)
 

@@ -46,3 +46,21 @@ def test_two_actors_on_one_frame_are_two_rows():
     assert r["gt_boxes"] == 2
     assert r["confusion"][0] == [1, 0, 0, 0] and r["confusion"][2] == [0, 1, 0, 0]
     assert r["class_agnostic_frame_AP@0.5"] == pytest.approx(100.0)
+
+
+def test_no_detections_at_all(tmp_path, capsys, monkeypatch):
+    """A run that detected nothing (it happens: a collapsed target stage) is reported, not a
+    crash: every ground-truth box is missed and the medians are absent."""
+    ann = annotations(video("a", [tube(0, 0, BOX, 2)]))
+    r = load_diagnose()(ann, detections([]))
+    assert r["confusion"][0][-1] == 2 and r["gt_boxes_localised"] == 0
+    assert r["median_best_score_gt_frames"] is None
+    ann_path, det_path = tmp_path / "ann.json", tmp_path / "dets.json"
+    ann.save(ann_path)
+    detections([]).save(det_path)
+    spec = importlib.util.spec_from_file_location("frame_diagnosis", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr("sys.argv", ["frame_diagnosis.py", str(ann_path), str(det_path)])
+    module.main()
+    assert "n/a (no detections)" in capsys.readouterr().out
