@@ -96,16 +96,19 @@ from weaktube.train.engine import fit
 # AdamW, lr 0.002, batch 8). "source": source-stage runs trained from scratch (the source
 # models, Table 1's boxed_<x>); "target": every run that starts from a checkpoint (the weak rows,
 # the trackers, the oracle, boxed_<x>_weak): shorter, at half the learning rate.
-# Sizing (2-core CPU, demo preset: 100 train + 20 test videos of 80-160 frames per domain;
-# 2 seeds = 46 runs = 12 "source" + 34 "target" budgets). The two seeds run as two processes
-# with one torch thread each (`--threads 1`, docs/REPRODUCE.md), ~14 training clips/s each, and
-# ~60 s per run besides training (load the videos, detect, link and score ~2400 test frames).
-# Per process: 6 x 4608 + 17 x 1280 = 49k clips (~59 min) + 23 x ~60 s (~23 min): ~85 min.
+# Sizing (2-core CPU, demo preset: 100 train + 20 test videos of 80-160 frames per domain).
+# "source" is the `make demo` recipe itself (8 x 1536 clips: 61.6 % frame-mAP on domain A);
+# at a third of it (6 x 768) the source models scored 25-31 % and every target row stayed at
+# 0-5 %, measuring nothing (docs/RESULTS.md §8). The two seeds run as two processes with one
+# torch thread each (`--threads 1`, docs/REPRODUCE.md), ~16-21 training clips/s each, plus
+# ~60 s per run to load the videos and detect, link and score the ~2400 test frames.
+# Per process: a source run ~11 min, a target run ~4.5 min. Tables 2 + trackers (2 sources +
+# 10 target runs + 3 trackers): ~80 min; with Table 1 (4 more sources + 4 weak runs): ~140 min.
 # --quick: 6 runs, 2 x 768 + 4 x 384 clips + 6 evaluations, about 6 min with both cores.
 ABLATION_BUDGETS: dict[str, dict[str, dict]] = {
     "full": {
-        "source": {"epochs": 6, "clips_per_epoch": 768, "lr": 0.002, "warmup_iters": 30},
-        "target": {"epochs": 2, "clips_per_epoch": 640, "lr": 0.001, "warmup_iters": 10},
+        "source": {"epochs": 8, "clips_per_epoch": 1536, "lr": 0.002, "warmup_iters": 50},
+        "target": {"epochs": 4, "clips_per_epoch": 768, "lr": 0.001, "warmup_iters": 20},
     },
     "quick": {
         "source": {"epochs": 2, "clips_per_epoch": 384, "lr": 0.002, "warmup_iters": 5},
