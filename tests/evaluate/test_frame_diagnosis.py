@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from .helpers import annotations, detections, tube, video
@@ -64,3 +65,21 @@ def test_no_detections_at_all(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("sys.argv", ["frame_diagnosis.py", str(ann_path), str(det_path)])
     module.main()
     assert "n/a (no detections)" in capsys.readouterr().out
+
+
+def test_weak_targets_geometry_known_answer():
+    """benchmarks/weak_targets.py's box geometry: a box twice as wide, as tall, shifted by half
+    the true width gives log 2, 0 and 0.5."""
+    import torch
+
+    script = SCRIPT.parent / "weak_targets.py"
+    spec = importlib.util.spec_from_file_location("weak_targets", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    gt = torch.tensor([[0.2, 0.2, 0.4, 0.6]])
+    own = torch.tensor([[0.2, 0.2, 0.6, 0.6]])  # width 0.4 vs 0.2; centre x 0.4 vs 0.3
+    g = module._geometry(own, gt)
+    assert g["log_w_ratio"] == pytest.approx(np.log(2.0), abs=1e-6)
+    assert g["log_h_ratio"] == pytest.approx(0.0, abs=1e-6)
+    assert g["abs_dx_in_widths"] == pytest.approx(0.5, abs=1e-6)
+    assert g["abs_dy_in_heights"] == pytest.approx(0.0, abs=1e-6)
