@@ -49,6 +49,10 @@ class WeakConfig:
     persist_iou: float = 0.3  # ... and overlap it by this IoU (the box "persists")
     skip_first: int = 1  # the first frames of a clip never seed (paper §4.5)
     tolerance_iou: float = 0.7  # no box loss once the prediction overlaps the tracker's this much
+    # False: tracker boxes supervise the box centre (xy) only, not its size (wh). KCF, MOSSE and
+    # MIL keep the size they were given (the network's own, clipped to the frame), so their
+    # size carries no information of its own (docs/WEAK.md, docs/RESULTS.md §8)
+    track_size: bool = True
     tracker_workers: int = 2  # threads for the tracker
 
 
@@ -225,6 +229,8 @@ class WeakLoss:
             terms.update(_subset_loss(key.float(), tracked, lambda r, m: yolo_loss(
                 r, anchors, kb[m], labels[m], k, lc, prefix="key_",
                 tolerance_iou=cfg.tolerance_iou)))
+            if not cfg.track_size:
+                terms.pop("key_wh", None)
             untracked = pos & ~kv
         else:
             untracked = pos
@@ -249,8 +255,11 @@ class WeakLoss:
         if targets is not None:
             fb = targets.frame_boxes.to(clip.device)
             fv = targets.frame_valid.to(clip.device) & pos[:, None, None]
-            terms.update(tracking_loss(frames.float(), anchors, fb, fv, lc,
-                                       tolerance_iou=cfg.tolerance_iou))
+            trb = tracking_loss(frames.float(), anchors, fb, fv, lc,
+                                tolerance_iou=cfg.tolerance_iou)
+            if not cfg.track_size:
+                trb.pop("trb_wh")
+            terms.update(trb)
         if cfg.use_ncb and pos.any():
             feats = target_features(frame_features.float()[pos], location_maps(frames.float()[pos]))
             terms["ncb"] = cfg.rho * neighbour_consistency_loss(feats, cfg.eps) * (
