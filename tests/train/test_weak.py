@@ -89,7 +89,7 @@ def test_track_size_off_drops_the_size_terms_only():
     model = _model()
     batch = _batch([0, 1, 2, 0])
     kw = dict(use_ncb=False, seed_conf=0.0, persist_iou=0.0)  # every frame may seed a track
-    full = _loss(model, batch, WeakConfig(**kw))
+    full = _loss(model, batch, WeakConfig(**kw, track_size=True))
     centre = _loss(model, batch, WeakConfig(**kw, track_size=False))
     assert {"trb_xy", "trb_wh", "trb_obj"} <= set(full)
     assert "trb_xy" in centre and "trb_obj" in centre and "trb_wh" not in centre

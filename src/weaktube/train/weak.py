@@ -52,7 +52,7 @@ class WeakConfig:
     # False: tracker boxes supervise the box centre (xy) only, not its size (wh). KCF, MOSSE and
     # MIL keep the size they were given (the network's own, clipped to the frame), so their
     # size carries no information of its own (docs/WEAK.md, docs/RESULTS.md §8)
-    track_size: bool = True
+    track_size: bool = False
     tracker_workers: int = 2  # threads for the tracker
 
 
