@@ -228,6 +228,7 @@ def cmd_bench_ablation(a: argparse.Namespace) -> int:
     seeds = a.seed if a.seed else ([0] if a.quick else [0, 1])
     result = run_ablation(Path(a.out), a.preset, seeds, a.quick, device=a.device,
                           only=a.only or None, progress=True,
+                          directions=a.direction or None,
                           overrides={"train": {"threads": a.threads}} if a.threads else None)
     print(format_table(result.rows))
     print(format_checks(result.checks))
@@ -317,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "budgets (minutes)")
     ab.add_argument("--only", nargs="+", action="extend", metavar="SETTING",
                     help="run only these settings (repeatable)")
+    ab.add_argument("--direction", action="append", default=[], choices=["A->B", "B->A", "A"],
+                    help="run only this direction's rows (repeatable; A = Table 1)")
     ab.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ab.add_argument("--threads", type=int, default=0, help="torch CPU threads per run (0: "
                     "torch's default); e.g. 1 to run one seed per core in two processes")

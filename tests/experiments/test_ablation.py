@@ -345,6 +345,16 @@ def test_quick_only_and_errors(tmp_path, tiny_data, monkeypatch):
         _run(out2, RecordingFit(), monkeypatch, seeds=[0], only=["trbl_ncbl_typo"])
     with pytest.raises(abl.AblationError, match="unknown setting"):
         _run(out2, RecordingFit(), monkeypatch, seeds=[0], quick=True, only=["ncbl"])
+    # --direction: one direction's rows (and only the runs they need)
+    out3 = _suite_dir(tmp_path / "c", tiny_data)
+    fake3 = RecordingFit()
+    res = _run(out3, fake3, monkeypatch, seeds=[0], only=["source_only_in_domain", "oracle"],
+               directions=["B->A"])
+    assert [c["folder"].relative_to(out3).as_posix() for c in fake3.calls] == [
+        "runs/0/B_to_A/source", "runs/0/B_to_A/oracle"]
+    assert {r["direction"] for r in res.rows} == {"B->A"}
+    with pytest.raises(abl.AblationError, match="unknown direction"):
+        _run(out3, RecordingFit(), monkeypatch, seeds=[0], quick=True, directions=["B->A"])
 
     # a run folder made with another config is not silently reused
     cfg_path = out2 / "runs/0/A/boxed_50/config.json"

@@ -332,9 +332,17 @@ def _needed_runs(runs: list[RunSpec], rows: list[RowSpec]) -> list[RunSpec]:
     return [r for r in runs if r.key in need]
 
 
-def select(runs: list[RunSpec], rows: list[RowSpec], only: Sequence[str] | None
-           ) -> tuple[list[RunSpec], list[RowSpec]]:
-    """Keep the rows whose setting is in ``only`` (all when None) and the runs they need."""
+def select(runs: list[RunSpec], rows: list[RowSpec], only: Sequence[str] | None,
+           directions: Sequence[str] | None = None) -> tuple[list[RunSpec], list[RowSpec]]:
+    """Keep the rows whose setting is in ``only`` and whose direction is in ``directions``
+    (all when None; Table 1's direction is ``"A"``) and the runs they need."""
+    if directions:
+        known = list(dict.fromkeys(r.direction for r in rows))
+        unknown = [d for d in directions if d not in known]
+        if unknown:
+            raise AblationError(f"unknown direction(s) {unknown} for this suite; known: "
+                                f"{', '.join(known)}")
+        rows = [r for r in rows if r.direction in set(directions)]
     if only:
         known = list(dict.fromkeys(r.setting for r in rows))
         unknown = [s for s in only if s not in known]
@@ -443,13 +451,15 @@ def json_line(rows: list[dict]) -> str:
 
 def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
                  device: str = "auto", only: list[str] | None = None, progress: bool = True,
+                 directions: list[str] | None = None,
                  *, synth: SynthConfig | None = None, budgets: dict | None = None,
                  overrides: dict | None = None) -> AblationResult:
     """Run (or resume) the ablation suite into ``out_dir``; see the module docstring.
 
     ``preset``: the synthetic benchmark and demo recipe (``demo`` | ``bench``). ``seeds``:
     training seeds (``quick`` uses the first). ``only``: settings to report (their runs and the
-    runs those start from are run). Keyword-only, for tests and custom studies: ``synth``
+    runs those start from are run); ``directions``: likewise, ``"A->B"``, ``"B->A"``, ``"A"``.
+    Keyword-only, for tests and custom studies: ``synth``
     replaces the preset's :class:`SynthConfig`, ``budgets`` replaces
     ``ABLATION_BUDGETS["quick" | "full"]``, ``overrides`` are applied to the base config.
 
@@ -469,7 +479,7 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
     budgets = copy.deepcopy(budgets or ABLATION_BUDGETS["quick" if quick else "full"])
     data = ensure_benchmark(out_dir / "data", synth, out_dir, progress)
     ann_dir = out_dir / "annotations"
-    runs, rows = select(*plan_suite(data, ann_dir, list(seeds), quick), only)
+    runs, rows = select(*plan_suite(data, ann_dir, list(seeds), quick), only, directions)
 
     base = demo_config(data.root, preset, device)
     if overrides:
