@@ -336,20 +336,15 @@ def select(runs: list[RunSpec], rows: list[RowSpec], only: Sequence[str] | None,
            directions: Sequence[str] | None = None) -> tuple[list[RunSpec], list[RowSpec]]:
     """Keep the rows whose setting is in ``only`` and whose direction is in ``directions``
     (all when None; Table 1's direction is ``"A"``) and the runs they need."""
-    if directions:
-        known = list(dict.fromkeys(r.direction for r in rows))
-        unknown = [d for d in directions if d not in known]
+    for field_name, wanted in (("direction", directions), ("setting", only)):
+        if not wanted:
+            continue
+        known = list(dict.fromkeys(getattr(r, field_name) for r in rows))
+        unknown = [w for w in wanted if w not in known]
         if unknown:
-            raise AblationError(f"unknown direction(s) {unknown} for this suite; known: "
+            raise AblationError(f"unknown {field_name}(s) {unknown} for this suite; known: "
                                 f"{', '.join(known)}")
-        rows = [r for r in rows if r.direction in set(directions)]
-    if only:
-        known = list(dict.fromkeys(r.setting for r in rows))
-        unknown = [s for s in only if s not in known]
-        if unknown:
-            raise AblationError(f"unknown setting(s) {unknown} for this suite; known: "
-                                f"{', '.join(known)}")
-        rows = [r for r in rows if r.setting in set(only)]
+        rows = [r for r in rows if getattr(r, field_name) in set(wanted)]
     return _needed_runs(runs, rows), rows
 
 
