@@ -109,7 +109,7 @@ def forward_times(model: Detector, clip_len: int, size: int, repeats: int) -> di
             "detector_s": statistics.median(det),
             "detector_min_s": min(det),
             "cls_backbone_s": statistics.median(
-                run_times(lambda: model.cls_backbone(clip_cl), repeats)),
+                run_times(lambda: model.cls_backbone(model.branch1_input(clip_cl)), repeats)),
             "loc_backbone_s": statistics.median(
                 run_times(lambda: model.loc_backbone(clip_cl), repeats)),
         }

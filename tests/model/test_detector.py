@@ -277,6 +277,7 @@ def test_frame_diff_option_feeds_branch1_six_channels():
     with torch.no_grad():
         inter = model.forward_intermediates(clip)
         f11 = model.cls_backbone(with_frame_difference(clip)).mean(dim=2)
+        assert model.branch1_input(clip).shape == (2, 6, 4, 64, 64)
     _check_output(inter.output, 2, 4, 2, 3, 64, (2, 2))
     assert torch.allclose(inter.f11, f11, atol=1e-5)
     # the demo variant uses it, the paper's model does not (RGB only, as in the paper)

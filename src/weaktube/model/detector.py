@@ -228,12 +228,16 @@ class Detector(nn.Module):
         ``[B, A, 5 + K, H', W']`` (F01 enters detached)."""
         return self._global(self._prepare(clip), frames)[0]
 
+    def branch1_input(self, clip: torch.Tensor) -> torch.Tensor:
+        """What branch 1 sees: the clip ``[B, 3, N, H, W]``, or with ``cls_frame_diff`` the clip
+        and its frame difference ``[B, 6, N, H, W]``."""
+        if not self.cfg.cls_frame_diff:
+            return clip
+        x = with_frame_difference(clip)  # [B, 3, N, H, W] -> [B, 6, N, H, W]
+        return x.contiguous(memory_format=torch.channels_last_3d) if x.device.type == "cpu" else x
+
     def _global(self, clip: torch.Tensor, frames: torch.Tensor):
-        if self.cfg.cls_frame_diff:
-            clip = with_frame_difference(clip)  # [B, 3, N, H, W] -> [B, 6, N, H, W]
-            if clip.device.type == "cpu":
-                clip = clip.contiguous(memory_format=torch.channels_last_3d)
-        s101 = self.cls_backbone(clip)  # [B, C', T', H', W']
+        s101 = self.cls_backbone(self.branch1_input(clip))  # [B, C', T', H', W']
         f11 = s101.mean(dim=2)  # [B, C', T', H', W'] -> [B, C', H', W']
         # branch 3: the global loss must not reach branches 2/4 -> detach F01
         f01 = location_maps(frames).detach()  # [B, N, H', W']
