@@ -19,8 +19,8 @@ import argparse
 import numpy as np
 import torch
 
+from weaktube.config import from_dict
 from weaktube.data.dataset import ClipDataset, FrameStore, collate_clips, keyframe_index
-from weaktube.data.transforms import AugmentConfig
 from weaktube.fileio import atomic_write_json
 from weaktube.model import DetectorConfig, build_detector
 from weaktube.model.box_ops import torch_iou_paired
@@ -53,8 +53,9 @@ def measure(ckpt_path: str, ann_path: str, videos: str, clips: int = 128, seed: 
     store.preload(ann)
     index = keyframe_index(ann)
     positives = np.nonzero(index.positive)[0]
-    ds = ClipDataset(ann, store, index, dcfg.clip_len, 2, dcfg.img_size, AugmentConfig(),
-                     seed=seed, with_pixels=True)
+    data = from_dict(ckpt["config"]).data  # the run's frame stride and augmentation
+    ds = ClipDataset(ann, store, index, dcfg.clip_len, data.frame_stride, dcfg.img_size,
+                     data.augment, seed=seed, with_pixels=True)
     rng = np.random.default_rng(seed)
     own_all, gt_all, trk_iou, own_on_trk = [], [], [], []
     for start in range(0, clips, 16):
