@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -132,12 +133,17 @@ def cmd_detect(a: argparse.Namespace) -> int:
     model = build_detector(dcfg).to(device)
     model.load_state_dict(ckpt["model"])
     frame_stride = ckpt["config"]["data"]["frame_stride"]
+    post = postprocess_from_checkpoint(ckpt)
+    if a.class_window is not None:
+        post = dataclasses.replace(post, class_window_s=a.class_window)
     kw = dict(clip_len=dcfg.clip_len, frame_stride=frame_stride, img_size=dcfg.img_size,
-              keyframe_stride=a.keyframe_stride, batch_size=a.batch_size, device=device)
+              keyframe_stride=a.keyframe_stride, batch_size=a.batch_size, postprocess=post,
+              device=device)
     with torch.inference_mode():
         if a.video:
             frames = read_video(a.video)
-            dets = detect_frames(model, frames, Path(a.video).stem, **kw)
+            dets = detect_frames(model, frames, Path(a.video).stem,
+                                 fps=read_fps(a.video, a.fps), **kw)
         else:
             if not (a.annotations and a.videos):
                 raise SystemExit("detect: give --video FILE, or --annotations and --videos")
@@ -163,6 +169,15 @@ def cmd_detect(a: argparse.Namespace) -> int:
     print(f"wrote {len(dets)} detections to {a.out}, {len(tubes)} tubes to {tubes_path}, "
           f"{len(segments)} segments to {segments_path}")
     return 0
+
+
+def postprocess_from_checkpoint(ckpt: dict):
+    """The run's ``eval.postprocess`` (fields a checkpoint predates take their defaults)."""
+    from weaktube.model.decode import PostprocessConfig
+
+    saved = ckpt.get("config", {}).get("eval", {}).get("postprocess", {})
+    known = {f.name for f in dataclasses.fields(PostprocessConfig)}
+    return PostprocessConfig(**{k: v for k, v in saved.items() if k in known})
 
 
 def read_fps(video: str, default: float) -> float:
@@ -285,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", help="split of --annotations (default test)")
     e.add_argument("--keyframe-stride", type=int, default=1)
     e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--class-window", type=float, default=None, metavar="SECONDS",
+                   help="pool each box's class probabilities over the overlapping boxes of "
+                        "keyframes within +- SECONDS (default: the run's "
+                        "eval.postprocess.class_window_s; 0: each clip alone)")
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     e.add_argument("--link", choices=["greedy", "viterbi"], default="greedy",
                    help="tube linking algorithm (docs/LINKING.md)")

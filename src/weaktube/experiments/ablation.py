@@ -476,7 +476,10 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
     ann_dir = out_dir / "annotations"
     runs, rows = select(*plan_suite(data, ann_dir, list(seeds), quick), only, directions)
 
-    base = demo_config(data.root, preset, device)
+    # the tables score each clip's own detections (the paper's frame-mAP): no class pooling over
+    # neighbouring keyframes, so the rows measure training alone (and match earlier suites)
+    base = apply_overrides(demo_config(data.root, preset, device),
+                           {"eval": {"postprocess": {"class_window_s": 0.0}}})
     if overrides:
         base = apply_overrides(base, overrides)
     source_ann = AnnotationSet.load(data.source)

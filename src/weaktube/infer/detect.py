@@ -3,7 +3,9 @@
 For every ``keyframe_stride``-th frame ``f`` of a video, the clip of ``clip_len`` frames ending at
 ``f`` (``frame_stride`` apart, clamped at the start) goes through the network; the keyframe
 head's decoded boxes, after per-class NMS, are frame ``f``'s detections, mapped back to the
-video's pixels.
+video's pixels. Before the NMS, each box's class probabilities are pooled with those of the
+overlapping boxes of the keyframes within ``postprocess.class_window_s`` seconds
+(:mod:`weaktube.infer.smooth`; 0 turns it off).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from tqdm import tqdm
 
 from weaktube.data.dataset import FrameStore, clip_indices
 from weaktube.data.transforms import to_tensor_layout
-from weaktube.model.decode import PostprocessConfig, postprocess_keyframe
+from weaktube.infer.smooth import smooth_class_probs
+from weaktube.model.decode import PostprocessConfig, decode_keyframe, select_detections
 from weaktube.structures import Detections, VideoRecord
 
 
@@ -25,36 +28,43 @@ from weaktube.structures import Detections, VideoRecord
 def detect_frames(model: torch.nn.Module, frames: np.ndarray, video_name: str, *,
                   clip_len: int, frame_stride: int, img_size: int, keyframe_stride: int = 1,
                   batch_size: int = 32, postprocess: PostprocessConfig | None = None,
-                  device: torch.device | str = "cpu") -> Detections:
-    """Detections of one video given its frames ``[T, H, W, 3]`` uint8 RGB.
+                  fps: float = 25.0, device: torch.device | str = "cpu") -> Detections:
+    """Detections of one video given its frames ``[T, H, W, 3]`` uint8 RGB at ``fps``.
 
     Boxes are returned in the video's pixels; frames are 0-based.
     """
     post = postprocess or PostprocessConfig()
     model.eval()
     t, h, w = frames.shape[:3]
+    if t == 0:
+        return Detections.concat([])
     small = np.stack([cv2.resize(f, (img_size, img_size), interpolation=cv2.INTER_LINEAR)
                       for f in frames])  # [T, S, S, 3]
     keyframes = np.arange(0, t, keyframe_stride)
-    scale = torch.tensor([w, h, w, h], dtype=torch.float32)
-    parts = []
+    decoded = []
     for start in range(0, len(keyframes), batch_size):
         keys = keyframes[start : start + batch_size]
         clips = np.stack([to_tensor_layout(small[clip_indices(int(k), clip_len, frame_stride, t)])
                           for k in keys])  # [B, 3, N, S, S]
         out = model(torch.from_numpy(clips).to(device))
-        dets = postprocess_keyframe(out.key.float(), model.anchors.float(), post)
-        for k, (boxes, scores, labels) in zip(keys, dets):
-            n = len(scores)
-            if n == 0:
-                continue
-            parts.append(Detections(
-                videos=np.full(n, video_name, dtype=object),
-                frames=np.full(n, int(k), np.int64),
-                labels=labels.cpu().numpy().astype(np.int64),
-                scores=scores.cpu().numpy().astype(np.float32),
-                boxes=(boxes.cpu() * scale).numpy().astype(np.float32),
-            ))
+        decoded.append(decode_keyframe(out.key.float(), model.anchors.float()))
+    boxes, obj, cls = (torch.cat(parts).cpu() for parts in zip(*decoded))  # [T', N, ...]
+    window = round(post.class_window_s * fps / keyframe_stride)
+    cls = smooth_class_probs(boxes, obj, cls, window)
+    scale = torch.tensor([w, h, w, h], dtype=torch.float32)
+    parts = []
+    for i, k in enumerate(keyframes):
+        bx, scores, labels = select_detections(boxes[i], obj[i], cls[i], post)
+        n = len(scores)
+        if n == 0:
+            continue
+        parts.append(Detections(
+            videos=np.full(n, video_name, dtype=object),
+            frames=np.full(n, int(k), np.int64),
+            labels=labels.numpy().astype(np.int64),
+            scores=scores.numpy().astype(np.float32),
+            boxes=(bx * scale).numpy().astype(np.float32),
+        ))
     return Detections.concat(parts)
 
 
@@ -64,5 +74,5 @@ def detect_videos(model: torch.nn.Module, videos: Iterable[VideoRecord], store: 
     videos = list(videos)
     parts = []
     for v in tqdm(videos, desc="detect", unit="video", disable=not progress):
-        parts.append(detect_frames(model, store.video(v), v.name, **kw))
+        parts.append(detect_frames(model, store.video(v), v.name, fps=v.fps, **kw))
     return Detections.concat(parts)

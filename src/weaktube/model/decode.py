@@ -46,6 +46,43 @@ class PostprocessConfig:
     nms_iou: float = 0.5  # per-class NMS threshold
     top_classes: int = 3  # classes emitted per anchor box (each with its own score)
     max_detections: int = 20  # per frame, after NMS
+    # Class probabilities of a box averaged with those of the best-overlapping confident box of
+    # every keyframe within +- this many seconds (weaktube.infer.smooth); 0: each clip alone.
+    # Applied by weaktube.infer.detect, which knows the video's fps.
+    class_window_s: float = 0.5
+
+
+@torch.no_grad()
+def decode_keyframe(key: torch.Tensor, anchors: torch.Tensor) -> tuple[torch.Tensor,
+                                                                      torch.Tensor,
+                                                                      torch.Tensor]:
+    """Keyframe head output ``[B, A, 5+K, H', W']`` -> ``boxes [B, N, 4]`` (normalised xyxy),
+    ``objectness [B, N]`` and ``class probabilities [B, N, K]``, ``N = A*H'*W'``."""
+    b, a, c, h, w = key.shape
+    boxes = decode_boxes(key, anchors).reshape(b, a * h * w, 4)  # [B, A, H', W', 4] -> [B, N, 4]
+    obj = key[:, :, 4].sigmoid().reshape(b, a * h * w)  # [B, A, H', W'] -> [B, N]
+    cls = key[:, :, 5:].sigmoid()  # [B, A, K, H', W']
+    cls = cls.permute(0, 1, 3, 4, 2).reshape(b, a * h * w, c - 5)  # -> [B, N, K]
+    return boxes, obj, cls
+
+
+@torch.no_grad()
+def select_detections(boxes: torch.Tensor, obj: torch.Tensor, cls: torch.Tensor,
+                      cfg: PostprocessConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One frame's ``boxes [N, 4]``, ``obj [N]``, ``cls [N, K]`` -> ``(boxes [D, 4] normalised
+    xyxy, scores [D], labels [D])``: score = objectness x class probability, the
+    ``top_classes`` best classes per box, per-class NMS, highest score first."""
+    scores = obj[:, None] * cls  # [N, K]
+    k = min(cfg.top_classes, cls.shape[-1])
+    top_s, top_l = scores.topk(k, dim=-1)  # [N, k]
+    s = top_s.reshape(-1)  # [N*k]
+    lab = top_l.reshape(-1)
+    bx = boxes.repeat_interleave(k, dim=0)  # [N*k, 4]
+    keep = s > cfg.conf_threshold
+    s, lab, bx = s[keep], lab[keep], bx[keep]
+    # per-class NMS in one call: offset boxes by class so classes never overlap
+    kept = torch_nms(bx + lab[:, None].float() * 4.0, s, cfg.nms_iou)[: cfg.max_detections]
+    return bx[kept].clamp(0.0, 1.0), s[kept], lab[kept]
 
 
 @torch.no_grad()
@@ -53,23 +90,7 @@ def postprocess_keyframe(key: torch.Tensor, anchors: torch.Tensor,
                          cfg: PostprocessConfig) -> list[tuple[torch.Tensor, torch.Tensor,
                                                                torch.Tensor]]:
     """Keyframe head output ``[B, A, 5+K, H', W']`` -> per clip ``(boxes [D, 4] normalised
-    xyxy, scores [D], labels [D])`` after per-class NMS, highest score first."""
-    b, a, c, h, w = key.shape
-    boxes = decode_boxes(key, anchors).reshape(b, a * h * w, 4)  # [B, A*H'*W', 4]
-    obj = key[:, :, 4].sigmoid().reshape(b, a * h * w)  # [B, A, H', W'] -> [B, A*H'*W']
-    cls = key[:, :, 5:].sigmoid()  # [B, A, K, H', W']
-    cls = cls.permute(0, 1, 3, 4, 2).reshape(b, a * h * w, c - 5)  # -> [B, A*H'*W', K]
-    scores = obj[..., None] * cls  # [B, A*H'*W', K]
-    k = min(cfg.top_classes, c - 5)
-    top_s, top_l = scores.topk(k, dim=-1)  # [B, A*H'*W', k]
-    out = []
-    for i in range(b):
-        s = top_s[i].reshape(-1)  # [A*H'*W'*k]
-        lab = top_l[i].reshape(-1)
-        bx = boxes[i].repeat_interleave(k, dim=0)  # [A*H'*W'*k, 4]
-        keep = s > cfg.conf_threshold
-        s, lab, bx = s[keep], lab[keep], bx[keep]
-        # per-class NMS in one call: offset boxes by class so classes never overlap
-        kept = torch_nms(bx + lab[:, None].float() * 4.0, s, cfg.nms_iou)[: cfg.max_detections]
-        out.append((bx[kept].clamp(0.0, 1.0), s[kept], lab[kept]))
-    return out
+    xyxy, scores [D], labels [D])`` after per-class NMS, highest score first (no smoothing
+    across clips)."""
+    boxes, obj, cls = decode_keyframe(key, anchors)
+    return [select_detections(boxes[i], obj[i], cls[i], cfg) for i in range(len(boxes))]

@@ -1,0 +1,60 @@
+"""detect_frames: sliding clips -> per-frame detections, with and without class pooling."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from weaktube.data.dataset import clip_indices
+from weaktube.data.transforms import to_tensor_layout
+from weaktube.infer.detect import detect_frames
+from weaktube.model import build_detector, detector_demo
+from weaktube.model.decode import PostprocessConfig, postprocess_keyframe
+
+
+@pytest.fixture(scope="module")
+def model_and_frames():
+    torch.manual_seed(0)
+    model = build_detector(detector_demo(3, ((0.2, 0.4), (0.4, 0.8)), clip_len=4,
+                                         img_size=64)).eval()
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, size=(10, 48, 80, 3), dtype=np.uint8)  # [T, H, W, 3]
+    return model, frames
+
+
+def _run(model, frames, window_s: float):
+    post = PostprocessConfig(conf_threshold=0.0, class_window_s=window_s)
+    return detect_frames(model, frames, "v", clip_len=4, frame_stride=2, img_size=64,
+                         batch_size=4, postprocess=post, fps=10.0)
+
+
+def test_window_zero_equals_each_clip_alone(model_and_frames):
+    model, frames = model_and_frames
+    dets = _run(model, frames, 0.0)
+    # the same clips by hand: keyframe 7 (clip 1, 3, 5, 7)
+    clip = frames[clip_indices(7, 4, 2, len(frames))]
+    small = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_LINEAR) for f in clip])
+    with torch.no_grad():
+        key = model(torch.from_numpy(to_tensor_layout(small))[None]).key
+    boxes, scores, labels = postprocess_keyframe(key, model.anchors, PostprocessConfig(
+        conf_threshold=0.0, class_window_s=0.0))[0]
+    mine = dets.frames == 7
+    np.testing.assert_allclose(dets.scores[mine], scores.numpy(), rtol=1e-5)
+    np.testing.assert_array_equal(dets.labels[mine], labels.numpy())
+    np.testing.assert_allclose(dets.boxes[mine], boxes.numpy() * [80, 48, 80, 48], rtol=1e-4,
+                               atol=1e-3)
+
+
+def test_pooling_changes_scores_not_frames(model_and_frames):
+    model, frames = model_and_frames
+    alone, pooled = _run(model, frames, 0.0), _run(model, frames, 0.3)  # +- 3 keyframes
+    assert sorted(set(alone.frames)) == sorted(set(pooled.frames)) == list(range(10))
+    assert np.isfinite(pooled.scores).all() and (pooled.scores <= 1).all()
+    assert not np.allclose(np.sort(alone.scores), np.sort(pooled.scores))
+    # boxes stay within the frame in pixels
+    assert (pooled.boxes[:, [0, 2]] <= 80).all() and (pooled.boxes[:, [1, 3]] <= 48).all()
+
+
+def test_empty_video(model_and_frames):
+    model, frames = model_and_frames
+    assert len(_run(model, frames[:0], 0.5)) == 0

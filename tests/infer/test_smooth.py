@@ -1,0 +1,50 @@
+"""Class pooling over neighbouring keyframes (weaktube.infer.smooth) on hand-built tensors."""
+
+import torch
+
+from weaktube.infer.smooth import smooth_class_probs
+
+
+def _track(t: int = 9, k: int = 3):
+    """One actor box drifting right, one far-away box; class 0 everywhere except keyframe 4."""
+    boxes = torch.zeros(t, 2, 4)
+    for i in range(t):
+        boxes[i, 0] = torch.tensor([0.10 + 0.01 * i, 0.1, 0.40 + 0.01 * i, 0.6])
+        boxes[i, 1] = torch.tensor([0.7, 0.7, 0.9, 0.9])
+    obj = torch.tensor([[0.9, 0.5]]).repeat(t, 1)  # [T, N]
+    cls = torch.zeros(t, 2, k)
+    cls[:, 0, 0] = 0.8
+    cls[4, 0] = torch.tensor([0.1, 0.7, 0.0])  # one clip sees the wrong class
+    cls[:, 1, 2] = 0.6  # the far box keeps its own class
+    return boxes, obj, cls
+
+
+def test_window_zero_is_identity():
+    boxes, obj, cls = _track()
+    assert torch.equal(smooth_class_probs(boxes, obj, cls, 0), cls)
+
+
+def test_pooling_fixes_one_wrong_clip_and_keeps_unrelated_boxes():
+    boxes, obj, cls = _track()
+    out = smooth_class_probs(boxes, obj, cls, window=3)
+    assert out[4, 0].argmax() == 0  # outvoted by the overlapping neighbours
+    assert out[4, 0, 1] < 0.2
+    # the far box never overlaps the actor: its probabilities are untouched
+    assert torch.allclose(out[:, 1], cls[:, 1])
+    # a box whose neighbours all agree keeps its value
+    assert torch.allclose(out[0, 0], torch.tensor([0.8, 0.0, 0.0]))
+    assert out.shape == cls.shape and torch.isfinite(out).all()
+
+
+def test_boxes_without_overlap_do_not_mix():
+    boxes, obj, cls = _track()
+    boxes[:, 0] += torch.arange(9).float()[:, None]  # the actor box jumps far every keyframe
+    out = smooth_class_probs(boxes, obj, cls, window=2)
+    assert torch.allclose(out[:, 0], cls[:, 0])
+
+
+def test_only_candidates_are_pooled():
+    boxes, obj, cls = _track()
+    out = smooth_class_probs(boxes, obj, cls, window=3, candidates=1)
+    assert torch.allclose(out[:, 1], cls[:, 1])  # the less confident box is not a candidate
+    assert out[4, 0].argmax() == 0
