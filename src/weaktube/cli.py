@@ -102,16 +102,17 @@ def cmd_data_convert(a: argparse.Namespace) -> int:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from weaktube.config import load_config
-    from weaktube.train.engine import fit
+    from weaktube.train.launch import run_training
 
     sets = list(a.set)
     for key, val in (("data.annotations", a.annotations), ("data.videos", a.videos),
                      ("train.device", a.device), ("train.seed", a.seed),
+                     ("train.procs", a.procs),
                      ("train.stage", a.stage)):
         if val is not None:
             sets.append(f"{key}={val}")
     cfg = load_config(a.config, sets)
-    result = fit(cfg, a.out)
+    result = run_training(cfg, a.out)
     print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
     return 0
 
@@ -289,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--stage", choices=["source", "target"])
     t.add_argument("--device", choices=["auto", "cpu", "cuda"])
     t.add_argument("--seed", type=int)
+    t.add_argument("--procs", type=int,
+                   help="CPU processes training together, DDP over gloo (train.procs); "
+                        "GPUs: torchrun")
     t.add_argument("--out", required=True, help="run folder (resumes from its last.pt)")
     t.set_defaults(func=cmd_train)
 

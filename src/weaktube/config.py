@@ -74,7 +74,10 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10  # iterations between metric lines
     max_nonfinite: int = 20  # consecutive non-finite losses tolerated (steps skipped) before abort
-    threads: int = 0  # torch CPU threads (0 = torch's default)
+    threads: int = 0  # torch CPU threads per process (0 = torch's default; with procs > 1,
+    # the cores shared out)
+    procs: int = 1  # CPU processes training together (DDP over gloo, weaktube.train.launch);
+    # GPUs: torchrun instead
 
 
 @dataclass

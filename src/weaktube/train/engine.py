@@ -178,6 +178,23 @@ def evaluate(model: torch.nn.Module, ann: AnnotationSet, store: FrameStore,
     return report, dets, tubes, segments
 
 
+def evaluate_run(model: torch.nn.Module, cfg: ExperimentConfig, ann: AnnotationSet,
+                 out_dir: Path, device: torch.device, progress: bool = True) -> dict:
+    """Score ``model`` on ``ann``'s test split, writing ``detections.json``, ``tubes.json``,
+    ``segments.json`` and ``evaluation.json`` into ``out_dir``. Returns ``{"metrics": ...,
+    "per_class_ap": ...}`` (empty when the test split has no videos)."""
+    test_ann = ann.split(cfg.data.test_split)
+    if not test_ann.videos:
+        return {}
+    report, dets, tubes, segments = evaluate(model, test_ann, FrameStore(cfg.data.videos), cfg,
+                                             device, progress)
+    dets.save(out_dir / "detections.json")
+    tubes.save(out_dir / "tubes.json")
+    segments.save(out_dir / "segments.json")
+    report.save(out_dir / "evaluation.json")
+    return {"metrics": report.metrics, "per_class_ap": report.per_class.get("frame_AP@0.5", {})}
+
+
 def build_model_config(cfg: ExperimentConfig, train_ann: AnnotationSet) -> DetectorConfig:
     """The variant's DetectorConfig with k-means anchors and the config's overrides."""
     from weaktube.config import apply_overrides
@@ -368,21 +385,12 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         weak_loss.close()
     result = {"train_seconds": round(t_train, 1), "epochs": tc.epochs, "iterations": iteration,
               "history": history,
-              "clips_per_s": (round(float(np.mean([h["clips_per_s"] for h in history])), 2)
-                              if history else None),
+              # all ranks together (each rank trains at about the same rate)
+              "clips_per_s": (round(float(np.mean([h["clips_per_s"] for h in history]))
+                                    * info.world, 2) if history else None),
               **({"tracker": weak_loss.stats} if weak_loss is not None else {})}
     if evaluate_at_end and info.main:
-        test_ann = ann.split(cfg.data.test_split)
-        if test_ann.videos:
-            store_test = FrameStore(cfg.data.videos)
-            report, dets, tubes, segments = evaluate(model, test_ann, store_test, cfg, device,
-                                                     progress)
-            dets.save(out_dir / "detections.json")
-            tubes.save(out_dir / "tubes.json")
-            segments.save(out_dir / "segments.json")
-            report.save(out_dir / "evaluation.json")
-            result["metrics"] = report.metrics
-            result["per_class_ap"] = report.per_class.get("frame_AP@0.5", {})
+        result.update(evaluate_run(model, cfg, ann, out_dir, device, progress))
         atomic_write_json(out_dir / "results.json", result, indent=2)
     if info.world > 1:
         dist.barrier()

@@ -1,0 +1,63 @@
+"""Training in two CPU processes joined by DDP over gloo (weaktube.train.launch), and resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from weaktube.config import apply_overrides
+from weaktube.data.synthetic import SynthConfig, generate
+from weaktube.demo import demo_config
+from weaktube.train.checkpoint import load_checkpoint
+from weaktube.train.launch import run_training
+
+TINY = dict(num_train=4, num_test=2, num_frames=(30, 36), instance_frames=(12, 16),
+            min_idle_frames=4, min_gap_frames=4, two_instance_prob=0.0,
+            distractor_actors=(0, 0), objects=(0, 0))
+RECIPE = {"model": {"clip_len": 4, "img_size": 64},
+          "train": {"epochs": 2, "clips_per_epoch": 16, "batch_size": 2, "warmup_iters": 1,
+                    "device": "cpu", "threads": 1, "log_every": 1},
+          "eval": {"keyframe_stride": 6}}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    generate(SynthConfig(**TINY), seed=3, out_dir=root, progress=False)
+    return root
+
+
+def test_two_processes_train_together_and_resume(data, tmp_path):
+    cfg = apply_overrides(demo_config(data), {**RECIPE, "train": {**RECIPE["train"],
+                                                                  "procs": 2}})
+    run = tmp_path / "run"
+    result = run_training(cfg, run, progress=False)
+    # each process draws half of clips_per_epoch: 8 clips = 4 steps of 2 per epoch
+    assert result["iterations"] == 2 * 4
+    saved = json.loads((run / "results.json").read_text())
+    assert 0.0 <= saved["metrics"]["frame_mAP@0.5"] <= 100.0
+    assert (run / "detections.json").is_file() and (run / "evaluation.json").is_file()
+    # one metrics file (rank 0), one line per logged step and per epoch
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert sum("epoch_end" in x for x in lines) == 2
+    assert all(torch.isfinite(torch.tensor(x["loss"])) for x in lines if "loss" in x)
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["epoch"] == 1 and ckpt["iteration"] == 8
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+    # a longer schedule in the same folder resumes from epoch 2 instead of starting over
+    longer = apply_overrides(cfg, {"train": {"epochs": 3}})
+    again = run_training(longer, run, progress=False, evaluate_at_end=False)
+    assert again["iterations"] == 3 * 4 and [h["epoch"] for h in again["history"]] == [2]
+
+
+def test_procs_refuses_cuda_and_zero(data, tmp_path):
+    cfg = apply_overrides(demo_config(data), RECIPE)
+    with pytest.raises(ValueError, match="train.procs=0"):
+        run_training(apply_overrides(cfg, {"train": {"procs": 0}}), tmp_path / "a")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            run_training(apply_overrides(cfg, {"train": {"procs": 2, "device": "cuda"}}),
+                         tmp_path / "b")
