@@ -143,8 +143,8 @@ def cmd_detect(a: argparse.Namespace) -> int:
     with torch.inference_mode():
         if a.video:
             frames = read_video(a.video)
-            dets = detect_frames(model, frames, Path(a.video).stem,
-                                 fps=read_fps(a.video, a.fps), **kw)
+            video_fps = read_fps(a.video, a.fps)
+            dets = detect_frames(model, frames, Path(a.video).stem, fps=video_fps, **kw)
         else:
             if not (a.annotations and a.videos):
                 raise SystemExit("detect: give --video FILE, or --annotations and --videos")
@@ -156,7 +156,7 @@ def cmd_detect(a: argparse.Namespace) -> int:
     from weaktube.infer.pipeline import tubes_and_segments
 
     if a.video:
-        fps = read_fps(a.video, a.fps)
+        fps = video_fps
     else:
         fps = {v.name: v.fps for v in ann.videos}
     link = LinkConfig(method=a.link, fill_gaps=not a.no_fill_gaps,
@@ -307,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--class-window", type=float, default=None, metavar="SECONDS",
                    help="pool each box's class probabilities over the overlapping boxes of "
                         "keyframes within +- SECONDS (default: the run's "
-                        "eval.postprocess.class_window_s; 0: each clip alone)")
+                        "eval.postprocess.class_window_s, 0.5 for runs that predate it; "
+                        "0: each clip alone, as runs before pooling were scored)")
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     e.add_argument("--link", choices=["greedy", "viterbi"], default="greedy",
                    help="tube linking algorithm (docs/LINKING.md)")

@@ -2,7 +2,9 @@
 
 import torch
 
+import weaktube.infer.smooth as smooth_mod
 from weaktube.infer.smooth import smooth_class_probs
+from weaktube.model.box_ops import torch_iou
 
 
 def _track(t: int = 9, k: int = 3):
@@ -48,3 +50,34 @@ def test_only_candidates_are_pooled():
     out = smooth_class_probs(boxes, obj, cls, window=3, candidates=1)
     assert torch.allclose(out[:, 1], cls[:, 1])  # the less confident box is not a candidate
     assert out[4, 0].argmax() == 0
+
+
+def _brute_force(boxes, obj, cls, window):
+    """The definition, one box at a time (all boxes are candidates)."""
+    t, n, _ = cls.shape
+    out = cls.clone()
+    for i in range(t):
+        for b in range(n):
+            acc, weight = cls[i, b] * obj[i, b], obj[i, b].clone()
+            for u in range(max(0, i - window), min(t, i + window + 1)):
+                if u == i:
+                    continue
+                val, j = (torch_iou(boxes[i, b : b + 1], boxes[u])[0] * obj[u]).max(0)
+                acc, weight = acc + val * cls[u, j], weight + val
+            out[i, b] = acc / weight if weight > 0 else cls[i, b]
+    return out
+
+
+def test_matches_the_definition_across_chunks(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    t, n, k = 11, 5, 4
+    xy = torch.rand(t, n, 2, generator=g) * 0.6
+    boxes = torch.cat([xy, xy + 0.2 + 0.2 * torch.rand(t, n, 2, generator=g)], dim=-1)
+    obj = torch.rand(t, n, generator=g)
+    obj[3, 2] = 0.0  # no weight of its own
+    cls = torch.rand(t, n, k, generator=g)
+    expected = _brute_force(boxes, obj, cls, window=3)
+    monkeypatch.setattr(smooth_mod, "CHUNK", 4)  # several chunks per offset
+    out = smooth_class_probs(boxes, obj, cls, window=3, candidates=n)
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert torch.equal(smooth_class_probs(boxes, obj, cls, 3, candidates=0), cls)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 from weaktube.config import apply_overrides
 from weaktube.data.synthetic import SynthConfig, generate
 from weaktube.demo import demo_config
 from weaktube.train.checkpoint import load_checkpoint
+from weaktube.train.engine import average_gradients, finite_everywhere
 from weaktube.train.launch import run_training
 
 TINY = dict(num_train=4, num_test=2, num_frames=(30, 36), instance_frames=(12, 16),
@@ -51,6 +56,38 @@ def test_two_processes_train_together_and_resume(data, tmp_path):
     longer = apply_overrides(cfg, {"train": {"epochs": 3}})
     again = run_training(longer, run, progress=False, evaluate_at_end=False)
     assert again["iterations"] == 3 * 4 and [h["epoch"] for h in again["history"]] == [2]
+
+    # the target stage (gradients averaged by hand: its loss calls the sub-forwards) from it
+    weak = apply_overrides(cfg, {"data": {"annotations": str(data / "target_weak.json")},
+                                 "train": {"stage": "target", "init": str(run / "last.pt"),
+                                           "epochs": 1}})
+    target = run_training(weak, tmp_path / "target", progress=False)
+    assert target["iterations"] == 4 and "tracker" in target
+    assert 0.0 <= target["metrics"]["frame_mAP@0.5"] <= 100.0
+
+
+def _sync_worker(rank: int, rendezvous: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank,
+                            world_size=2)
+    try:
+        model = torch.nn.Linear(3, 2)
+        torch.nn.init.constant_(model.weight, 1.0)
+        model(torch.full((1, 3), float(rank + 1))).sum().backward()  # rank 0: 1, rank 1: 2
+        model.bias.grad = None if rank == 1 else model.bias.grad  # missing here: counts 0
+        average_gradients(model)
+        assert torch.allclose(model.weight.grad, torch.full((2, 3), 1.5)), model.weight.grad
+        assert torch.allclose(model.bias.grad, torch.full((2,), 0.5)), model.bias.grad
+        # one process with a non-finite loss makes every process skip the step
+        assert finite_everywhere(torch.tensor(float("nan") if rank == 1 else 1.0)) is False
+        assert finite_everywhere(torch.tensor(1.0)) is True
+    finally:
+        dist.destroy_process_group()
+
+
+def test_average_gradients_and_finite_flag_across_two_processes():
+    with tempfile.TemporaryDirectory() as tmp:
+        mp.start_processes(_sync_worker, args=(str(Path(tmp) / "rdzv"),), nprocs=2,
+                           join=True, start_method="spawn")
 
 
 def test_procs_refuses_cuda_and_zero(data, tmp_path):

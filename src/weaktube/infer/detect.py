@@ -24,16 +24,29 @@ from weaktube.model.decode import PostprocessConfig, decode_keyframe, select_det
 from weaktube.structures import Detections, VideoRecord
 
 
+def class_window_keyframes(seconds: float, fps: float | None, keyframe_stride: int,
+                           video: str = "") -> int:
+    """``+- seconds`` of class pooling as a number of keyframes (rounded half up)."""
+    if seconds <= 0:
+        return 0
+    if fps is None or not 0 < fps <= 1000:
+        raise ValueError(f"video {video!r}: class pooling over {seconds} s needs the video's fps "
+                         f"(got {fps}); pass fps or set eval.postprocess.class_window_s=0")
+    return int(seconds * fps / keyframe_stride + 0.5)
+
+
 @torch.no_grad()
 def detect_frames(model: torch.nn.Module, frames: np.ndarray, video_name: str, *,
                   clip_len: int, frame_stride: int, img_size: int, keyframe_stride: int = 1,
                   batch_size: int = 32, postprocess: PostprocessConfig | None = None,
-                  fps: float = 25.0, device: torch.device | str = "cpu") -> Detections:
-    """Detections of one video given its frames ``[T, H, W, 3]`` uint8 RGB at ``fps``.
+                  fps: float | None = None, device: torch.device | str = "cpu") -> Detections:
+    """Detections of one video given its frames ``[T, H, W, 3]`` uint8 RGB at ``fps`` frames
+    per second (needed when ``postprocess.class_window_s`` > 0).
 
     Boxes are returned in the video's pixels; frames are 0-based.
     """
     post = postprocess or PostprocessConfig()
+    window = class_window_keyframes(post.class_window_s, fps, keyframe_stride, video_name)
     model.eval()
     t, h, w = frames.shape[:3]
     if t == 0:
@@ -47,9 +60,9 @@ def detect_frames(model: torch.nn.Module, frames: np.ndarray, video_name: str, *
         clips = np.stack([to_tensor_layout(small[clip_indices(int(k), clip_len, frame_stride, t)])
                           for k in keys])  # [B, 3, N, S, S]
         out = model(torch.from_numpy(clips).to(device))
-        decoded.append(decode_keyframe(out.key.float(), model.anchors.float()))
-    boxes, obj, cls = (torch.cat(parts).cpu() for parts in zip(*decoded))  # [T', N, ...]
-    window = round(post.class_window_s * fps / keyframe_stride)
+        decoded.append([x.cpu() for x in decode_keyframe(out.key.float(),
+                                                         model.anchors.float())])
+    boxes, obj, cls = (torch.cat(parts) for parts in zip(*decoded))  # [T', N, ...]
     cls = smooth_class_probs(boxes, obj, cls, window)
     scale = torch.tensor([w, h, w, h], dtype=torch.float32)
     parts = []

@@ -1,26 +1,34 @@
 """Class probabilities pooled over time along each box (no gradients).
 
 A clip of N frames sees a fraction of an action's cycle: a clap seen while the arms are apart
-looks like a jumping jack. Each keyframe's boxes therefore take the mean class probabilities of
-the boxes that cover the same place in the neighbouring keyframes: for a box ``b`` at keyframe
-``t`` and every keyframe ``u`` with ``|u - t| <= window``, the neighbour box ``j`` maximising
-``IoU(b, b_j) * obj_j`` contributes ``cls_j`` with weight ``IoU * obj_j`` (the box itself with
-weight ``obj_b``). Boxes and objectness are unchanged, so localisation is the clip's own.
+looks like a jumping jack. Each keyframe's boxes therefore take the weighted mean of the class
+probabilities of the boxes that cover the same place in the neighbouring keyframes: for a box
+``b`` at keyframe ``t`` and every keyframe ``u`` with ``|u - t| <= window``, the neighbour box
+``j`` maximising ``IoU(b, b_j) * obj_j`` contributes ``cls_j`` with weight ``IoU * obj_j``
+(the box itself with weight ``obj_b``). Boxes and objectness are unchanged, so localisation is
+the clip's own.
+
 Only the ``candidates`` most confident boxes of each keyframe take part (on both sides), which
-keeps the cost at ``T * 2 * window * candidates^2`` IoUs.
+keeps the cost at ``T * window * candidates^2`` IoUs (one IoU matrix serves both directions),
+computed ``CHUNK`` keyframes at a time so that memory stays flat for long videos.
 """
 
 from __future__ import annotations
 
 import torch
 
-from weaktube.model.box_ops import torch_iou
+from weaktube.model.box_ops import torch_area
+
+CHUNK = 1024  # keyframes per IoU batch
 
 
 def batched_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``[T, N, 4] x [T, M, 4] -> [T, N, M]`` continuous IoU per leading index."""
-    return torch.stack([torch_iou(x, y) for x, y in zip(a, b)]) if len(a) else \
-        a.new_zeros(0, a.shape[1], b.shape[1])
+    lt = torch.maximum(a[:, :, None, :2], b[:, None, :, :2])  # [T, N, M, 2]
+    rb = torch.minimum(a[:, :, None, 2:], b[:, None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)  # [T, N, M]
+    union = torch_area(a)[:, :, None] + torch_area(b)[:, None, :] - inter
+    return inter / union.clamp(min=1e-12)
 
 
 @torch.no_grad()
@@ -34,9 +42,9 @@ def smooth_class_probs(boxes: torch.Tensor, obj: torch.Tensor, cls: torch.Tensor
     returns ``cls`` unchanged.
     """
     t, n, k = cls.shape
-    if window <= 0 or t < 2:
-        return cls
     m = min(candidates, n)
+    if window <= 0 or t < 2 or m <= 0:
+        return cls
     idx = obj.topk(m, dim=1).indices  # [T, M]
     cb = boxes.gather(1, idx[..., None].expand(-1, -1, 4))  # [T, M, 4]
     co = obj.gather(1, idx)  # [T, M]
@@ -44,15 +52,19 @@ def smooth_class_probs(boxes: torch.Tensor, obj: torch.Tensor, cls: torch.Tensor
     acc = cc * co[..., None]  # [T, M, K]
     weight = co.clone()  # [T, M]
     for d in range(1, min(window, t - 1) + 1):
-        iou = batched_iou(cb[:-d], cb[d:])  # keyframe t vs t+d: [T-d, M, M]
-        # forward: boxes at t take from t + d
-        val, j = (iou * co[d:, None, :]).max(dim=2)  # [T-d, M]
-        acc[:-d] += val[..., None] * cc[d:].gather(1, j[..., None].expand(-1, -1, k))
-        weight[:-d] += val
-        # backward: boxes at t + d take from t
-        val, j = (iou.transpose(1, 2) * co[:-d, None, :]).max(dim=2)  # [T-d, M]
-        acc[d:] += val[..., None] * cc[:-d].gather(1, j[..., None].expand(-1, -1, k))
-        weight[d:] += val
+        for s in range(0, t - d, CHUNK):
+            e = min(t - d, s + CHUNK)  # keyframes s..e-1 against s+d..e+d-1
+            iou = batched_iou(cb[s:e], cb[s + d : e + d])  # [C, M, M]
+            # forward: boxes at u take from u + d
+            val, j = (iou * co[s + d : e + d, None, :]).max(dim=2)  # [C, M]
+            acc[s:e] += val[..., None] * cc[s + d : e + d].gather(1, j[..., None].expand(-1, -1, k))
+            weight[s:e] += val
+            # backward: boxes at u + d take from u
+            val, j = (iou.transpose(1, 2) * co[s:e, None, :]).max(dim=2)  # [C, M]
+            acc[s + d : e + d] += val[..., None] * cc[s:e].gather(1, j[..., None].expand(-1, -1, k))
+            weight[s + d : e + d] += val
+    # a box with no weight at all (objectness 0, no overlapping neighbour) keeps its own
+    pooled = torch.where(weight[..., None] > 0, acc / weight[..., None].clamp(min=1e-12), cc)
     out = cls.clone()
-    out.scatter_(1, idx[..., None].expand(-1, -1, k), acc / weight[..., None].clamp(min=1e-12))
+    out.scatter_(1, idx[..., None].expand(-1, -1, k), pooled)
     return out

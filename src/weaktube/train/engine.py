@@ -76,6 +76,42 @@ def setup_distributed(device: torch.device) -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
 
 
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def finite_everywhere(loss: torch.Tensor) -> bool:
+    """``loss`` is finite in every process (all skip a step together, or none does)."""
+    ok = torch.isfinite(loss.detach()).float()
+    if world_size() > 1:
+        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    return bool(ok.item())
+
+
+def average_gradients(model: torch.nn.Module) -> None:
+    """Mean of every parameter's gradient over the processes, in one all-reduce.
+
+    For losses that call a model's sub-forwards (the target stage: ``forward_location`` then
+    ``forward_global``), which DistributedDataParallel's hooks never see. A parameter without a
+    gradient in this process counts as a zero gradient, so every process sends the same sizes.
+    """
+    world = world_size()
+    if world <= 1:
+        return
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1) for p in params])  # [sum of numel]
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
+        offset += n
+
+
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -100,8 +136,12 @@ def source_loss(model: torch.nn.Module, batch: dict, cfg: ExperimentConfig,
 def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
                     scheduler, device: torch.device, epoch: int, cfg: ExperimentConfig,
                     log_path: Path | None, iteration: int = 0, scaler=None,
-                    progress: bool = True) -> tuple[int, dict[str, float]]:
-    """One pass over ``loader``. Returns the new global iteration and the epoch's mean terms."""
+                    progress: bool = True, sync_grads: bool = False
+                    ) -> tuple[int, dict[str, float]]:
+    """One pass over ``loader``. Returns the new global iteration and the epoch's mean terms.
+
+    ``sync_grads``: average the gradients over the processes by hand after each backward (for a
+    ``loss_fn`` that bypasses the DDP wrapper's forward; see :func:`average_gradients`)."""
     model.train()
     tc = cfg.train
     sums: dict[str, float] = {}
@@ -115,7 +155,7 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=tc.amp):
             terms = loss_fn(model, batch)
         loss = total(terms)
-        if not torch.isfinite(loss):
+        if not finite_everywhere(loss):
             nonfinite += 1
             optimizer.zero_grad(set_to_none=True)
             if nonfinite >= tc.max_nonfinite:
@@ -130,6 +170,8 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
             scaler.unscale_(optimizer)
         else:
             loss.backward()
+        if sync_grads:
+            average_gradients(model)
         if tc.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         if scaler is not None:
@@ -340,9 +382,15 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         start_epoch, iteration = ckpt["epoch"] + 1, ckpt["iteration"]
+    if info.world > 1:  # every process starts from rank 0's weights
+        for tensor in model.state_dict().values():
+            dist.broadcast(tensor, 0)
+    # The target-stage loss calls the detector's sub-forwards (tracking runs between branch 2
+    # and the fusion), which DDP's hooks would not see: its gradients are averaged by hand.
+    sync_by_hand = info.world > 1 and tc.stage == "target"
     train_model = (DistributedDataParallel(model, device_ids=[info.local_rank]
                                            if device.type == "cuda" else None)
-                   if info.world > 1 else model)
+                   if info.world > 1 and not sync_by_hand else model)
     log_path = out_dir / "metrics.jsonl" if info.main else None
     if info.main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -371,7 +419,7 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         t0 = time.perf_counter()
         iteration, means = train_one_epoch(train_model, loss_fn, loader, optimizer, scheduler,
                                            device, epoch, cfg, log_path, iteration, scaler,
-                                           progress and info.main)
+                                           progress and info.main, sync_grads=sync_by_hand)
         t_train += time.perf_counter() - t0
         history.append({"epoch": epoch, **means})
         if info.main:
