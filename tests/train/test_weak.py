@@ -95,3 +95,24 @@ def test_track_size_off_drops_the_size_terms_only():
     assert "trb_xy" in centre and "trb_obj" in centre and "trb_wh" not in centre
     assert "key_wh" not in centre
     assert torch.allclose(full["trb_xy"], centre["trb_xy"])
+
+
+def test_tracker_targets_at_the_frame_edge_are_dropped_when_asked():
+    from weaktube.train.weak import run_tracker
+
+    rng = np.random.default_rng(0)
+    pixels = np.full((1, 4, 64, 64, 3), 90, np.uint8)  # [B, N, S, S, 3]
+    patch = rng.integers(0, 255, size=(24, 20, 3), dtype=np.uint8)
+    for t in range(4):
+        pixels[0, t, 20:44, 0:20] = patch  # a textured object touching the left edge
+        pixels[0, t, 10:34, 36:56] = patch[::-1]  # and one well inside
+    inner = torch.tensor([36.0, 10.0, 56.0, 34.0]) / 64
+    edge = torch.tensor([0.0, 20.0, 20.0, 44.0]) / 64
+    covered = np.ones((1, 4), bool)
+    seeds = np.array([[False, True, True, True]])
+    for box, border_px, kept in ((edge, -1.0, True), (edge, 1.0, False), (inner, 1.0, True)):
+        boxes = box.view(1, 1, 4).expand(1, 4, 4).numpy()
+        out = run_tracker(pixels, boxes, seeds, covered, WeakConfig(border_px=border_px))
+        assert out.jobs > 0 and out.failures == 0
+        assert bool(out.frame_valid.any()) is kept, (box, border_px)
+        assert (out.at_border > 0) is (not kept)

@@ -53,6 +53,10 @@ class WeakConfig:
     # MIL keep the size they were given (the network's own, clipped to the frame), so their
     # size carries no information of its own (docs/WEAK.md, docs/RESULTS.md §8)
     track_size: bool = False
+    # Tracker targets whose seed box or tracked box reaches within this many pixels of the
+    # clip's edge are dropped: the tracker starts from, and returns, only the part inside the
+    # frame, so such a box is narrower than the actor. Negative: keep all (docs/WEAK.md).
+    border_px: float = -1.0
     tracker_workers: int = 2  # threads for the tracker
 
 
@@ -96,6 +100,7 @@ class TrackerTargets:
     key_valid: torch.Tensor  # [B]
     jobs: int
     failures: int
+    at_border: int = 0  # results dropped by ``WeakConfig.border_px``
 
 
 def build_jobs(pixels: np.ndarray, boxes: np.ndarray, seeds: np.ndarray, covered: np.ndarray,
@@ -119,6 +124,13 @@ def build_jobs(pixels: np.ndarray, boxes: np.ndarray, seeds: np.ndarray, covered
     return out
 
 
+def near_border(box: np.ndarray, size: int, margin: float) -> bool:
+    """``[4]`` xyxy pixels of a ``size`` x ``size`` frame: does it reach within ``margin`` pixels
+    of (or beyond) an edge?"""
+    return bool(box[0] < margin or box[1] < margin or box[2] > size - margin
+                or box[3] > size - margin)
+
+
 def run_tracker(pixels: np.ndarray, boxes: np.ndarray, seeds: np.ndarray, covered: np.ndarray,
                 cfg: WeakConfig) -> TrackerTargets:
     """Track every seed box to its neighbour frame(s); average when two seeds land on one frame.
@@ -131,12 +143,16 @@ def run_tracker(pixels: np.ndarray, boxes: np.ndarray, seeds: np.ndarray, covere
     sums = np.zeros((b, n, 4))
     counts = np.zeros((b, n))
     key_sum, key_n = np.zeros((b, 4)), np.zeros(b)
-    failures = 0
+    failures = at_border = 0
     if jobs:
         results = propagate_many([j for *_, j in jobs], cfg.tracker, workers=cfg.tracker_workers)
         for (i, j, t, _), res in zip(jobs, results):
             if not res.ok[0]:
                 failures += 1
+                continue
+            if cfg.border_px >= 0 and (near_border(px[i, j], s, cfg.border_px)
+                                       or near_border(res.boxes[0], s, cfg.border_px)):
+                at_border += 1
                 continue
             box = res.boxes[0] / s
             if t == n - 1 and j == n - 2:
@@ -152,7 +168,7 @@ def run_tracker(pixels: np.ndarray, boxes: np.ndarray, seeds: np.ndarray, covere
         frame_valid=torch.as_tensor(counts > 0)[:, :, None],
         key_boxes=torch.as_tensor(key, dtype=torch.float32)[:, None],
         key_valid=torch.as_tensor(key_n > 0),
-        jobs=len(jobs), failures=failures)
+        jobs=len(jobs), failures=failures, at_border=at_border)
 
 
 def _subset_loss(raw: torch.Tensor, mask: torch.Tensor, fn) -> dict[str, torch.Tensor]:
@@ -176,7 +192,7 @@ class WeakLoss:
                  num_classes: int) -> None:
         self.cfg, self.loss_cfg, self.anchors, self.k = cfg, loss_cfg, anchors, num_classes
         self.pool = ThreadPoolExecutor(max_workers=1) if cfg.use_trb else None
-        self.stats = {"tracker_jobs": 0, "tracker_failures": 0}
+        self.stats = {"tracker_jobs": 0, "tracker_failures": 0, "tracker_at_border": 0}
 
     def close(self) -> None:
         if self.pool is not None:
@@ -222,6 +238,7 @@ class WeakLoss:
         if targets is not None:
             self.stats["tracker_jobs"] += targets.jobs
             self.stats["tracker_failures"] += targets.failures
+            self.stats["tracker_at_border"] += targets.at_border
             dev = clip.device
             kb, kv = targets.key_boxes.to(dev), targets.key_valid.to(dev)
             tracked = pos & kv
