@@ -24,6 +24,21 @@ def test_assignment_cell_and_anchor():
     assert asg.label[0, 1, 1, 2] == 2
 
 
+def test_assignment_with_a_fixed_anchor():
+    boxes = torch.tensor([[[0.55, 0.05, 0.85, 0.65], [0.05, 0.05, 0.15, 0.25]]])
+    labels = torch.tensor([[0, 1]])
+    # box 0 would go to anchor 1 by shape; fixed to anchor 0. Box 1: -1 keeps the shape match
+    asg = assign_targets(boxes, labels, ANCHORS, 4, 4, torch.tensor([[0, -1]]))
+    got = {tuple(x) for x in asg.obj.nonzero().tolist()}
+    assert got == {(0, 0, 1, 2), (0, 0, 0, 0)}
+    assert asg.label[0, 0, 1, 2] == 0 and asg.label[0, 0, 0, 0] == 1
+    # the loss follows the assignment: the fixed anchor gets the objectness target
+    raw = torch.zeros(1, 2, 5, 4, 4, requires_grad=True)
+    yolo_loss(raw, ANCHORS, boxes[:, :1], labels[:, :1], 0, CFG,
+              anchor_index=torch.tensor([[0]]))["obj"].backward()
+    assert raw.grad[0, 0, 4, 1, 2] < 0 and raw.grad[0, 1, 4, 1, 2] == 0
+
+
 def _exact_raw(boxes, labels, k):
     """Raw predictions whose responsible anchors decode exactly to the targets."""
     asg = assign_targets(boxes, labels, ANCHORS, 4, 4)

@@ -9,7 +9,7 @@ import torch
 
 from weaktube.losses.detection import DetectionLossConfig
 from weaktube.model import BackboneConfig, DetectorConfig, build_detector
-from weaktube.train.weak import WeakConfig, WeakLoss, top_frame_boxes
+from weaktube.train.weak import WeakConfig, WeakLoss, top_frame_anchors, top_frame_boxes
 
 ANCHORS = ((0.2, 0.3), (0.5, 0.8))
 
@@ -116,3 +116,14 @@ def test_tracker_targets_at_the_frame_edge_are_dropped_when_asked():
         assert out.jobs > 0 and out.failures == 0
         assert bool(out.frame_valid.any()) is kept, (box, border_px)
         assert (out.at_border > 0) is (not kept)
+
+
+def test_top_frame_anchors_and_keep_anchor_runs():
+    frames = torch.full((1, 2, 3, 5, 2, 2), -5.0)  # [B, N, A, 5, H', W']
+    frames[0, 0, 2, 4, 1, 0] = 3.0  # frame 0: anchor 2 is the most confident
+    frames[0, 1, 1, 4, 0, 1] = 3.0  # frame 1: anchor 1
+    assert top_frame_anchors(frames).tolist() == [[2, 1]]
+    model = _model()
+    terms = _loss(model, _batch([0, 1]), WeakConfig(use_trb=True, use_ncb=False,
+                                                   keep_anchor=True, seed_conf=0.0))
+    assert all(torch.isfinite(v) for v in terms.values()) and "self_key_obj" in terms

@@ -47,9 +47,14 @@ class Assignment:
 
 
 def assign_targets(boxes: torch.Tensor, labels: torch.Tensor, anchors: torch.Tensor,
-                   grid_h: int, grid_w: int) -> Assignment:
+                   grid_h: int, grid_w: int,
+                   anchor_index: torch.Tensor | None = None) -> Assignment:
     """Ground truth ``boxes [B, M, 4]`` (normalised xyxy) with ``labels [B, M]`` (-1 = padding)
-    -> an :class:`Assignment` on the ``[B, A, grid_h, grid_w]`` anchor grid."""
+    -> an :class:`Assignment` on the ``[B, A, grid_h, grid_w]`` anchor grid.
+
+    Each box goes to the anchor of best shape IoU in the cell holding its centre, or to
+    ``anchor_index [B, M]`` where that is >= 0 (targets made from the network's own boxes keep
+    the anchor that produced them: docs/WEAK.md)."""
     b, m = labels.shape
     a = anchors.shape[0]
     dev = boxes.device
@@ -71,6 +76,9 @@ def assign_targets(boxes: torch.Tensor, labels: torch.Tensor, anchors: torch.Ten
         gh[:, None], anchors[None, :, 1])  # [G, A]
     shape_iou = inter / (gw[:, None] * gh[:, None] + anchors.prod(-1)[None] - inter)
     ga = shape_iou.argmax(1)  # [G]
+    if anchor_index is not None:
+        fixed = anchor_index[bi, mi]  # [G]
+        ga = torch.where(fixed >= 0, fixed, ga)
     obj[bi, ga, gi, gj] = True
     txy[bi, ga, gi, gj] = torch.stack([cx * grid_w - gj, cy * grid_h - gi], -1)
     wh[bi, ga, gi, gj] = torch.stack([gw, gh], -1)
@@ -82,7 +90,8 @@ def assign_targets(boxes: torch.Tensor, labels: torch.Tensor, anchors: torch.Ten
 def yolo_loss(raw: torch.Tensor, anchors: torch.Tensor, boxes: torch.Tensor,
               labels: torch.Tensor, num_classes: int, cfg: DetectionLossConfig,
               prefix: str = "", tolerance_iou: float | None = None,
-              box_terms: bool = True) -> dict[str, torch.Tensor]:
+              box_terms: bool = True,
+              anchor_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Loss_loc (+ Loss_cls when ``num_classes > 0``) of one prediction map.
 
     ``raw [B, A, 5 + num_classes, H', W']``; ``boxes [B, M, 4]`` normalised xyxy;
@@ -90,11 +99,12 @@ def yolo_loss(raw: torch.Tensor, anchors: torch.Tensor, boxes: torch.Tensor,
     ``tolerance_iou``: responsible anchors whose decoded box already overlaps its target by at
     least this IoU get no box terms (targets that are themselves estimates, e.g. a tracker's).
     ``box_terms=False`` drops the box terms altogether (class and objectness only).
+    ``anchor_index [B, M]``: a fixed responsible anchor per box (-1: best shape match).
     Returns named scalar terms (``{prefix}xy``, ``wh``, ``obj``, ``noobj``, ``cls``), each summed
     over anchors and divided by B.
     """
     bsz, a, _, h, w = raw.shape
-    asg = assign_targets(boxes, labels, anchors, h, w)
+    asg = assign_targets(boxes, labels, anchors, h, w, anchor_index)
     pred = raw.permute(0, 1, 3, 4, 2)  # [B, A, C, H', W'] -> [B, A, H', W', C]
     pred_boxes = decode_boxes(raw, anchors)  # [B, A, H', W', 4]
     with torch.no_grad():  # anchors whose box already covers a ground truth are not penalised

@@ -19,11 +19,13 @@ from weaktube.losses.detection import DetectionLossConfig, yolo_loss
 def tracking_loss(frames: torch.Tensor, anchors: torch.Tensor, track_boxes: torch.Tensor,
                   track_valid: torch.Tensor, cfg: DetectionLossConfig,
                   tolerance_iou: float = 0.7, prefix: str = "trb_",
-                  box_terms: bool = True) -> dict[str, torch.Tensor]:
+                  box_terms: bool = True,
+                  anchor_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """``frames [B, N, A, 5, H', W']`` raw per-frame predictions; ``track_boxes [B, N, M, 4]``
     normalised xyxy tracker boxes with ``track_valid [B, N, M]``. Frames with no valid box are
     skipped. Terms are divided by B*N, so the result is the mean over frames as in eq. 13.
-    ``box_terms=False``: objectness only (the boxes say *where*, not how big)."""
+    ``box_terms=False``: objectness only (the boxes say *where*, not how big).
+    ``anchor_index [B, N, M]``: the responsible anchor of each box (-1: best shape match)."""
     b, n, a, c, h, w = frames.shape
     has = track_valid.any(-1).reshape(b * n)  # [B*N] frames with a tracker box
     if not has.any():
@@ -32,7 +34,9 @@ def tracking_loss(frames: torch.Tensor, anchors: torch.Tensor, track_boxes: torc
     raw = frames.reshape(b * n, a, c, h, w)[has]  # [B, N, A, 5, H', W'] -> [F, A, 5, H', W']
     boxes = track_boxes.reshape(b * n, -1, 4)[has]  # [B, N, M, 4] -> [F, M, 4]
     labels = track_valid.reshape(b * n, -1)[has].long() - 1  # valid -> 0, padding -> -1
+    fixed = (anchor_index.reshape(b * n, -1)[has]  # [B, N, M] -> [F, M]
+             if anchor_index is not None else None)
     terms = yolo_loss(raw, anchors, boxes, labels, 0, cfg, prefix=prefix,
-                      tolerance_iou=tolerance_iou, box_terms=box_terms)
+                      tolerance_iou=tolerance_iou, box_terms=box_terms, anchor_index=fixed)
     scale = raw.shape[0] / (b * n)  # yolo_loss divided by F frames; eq. 13 divides by B*N
     return {k: v * scale for k, v in terms.items()}

@@ -57,6 +57,11 @@ class WeakConfig:
     # clip's edge are dropped: the tracker starts from, and returns, only the part inside the
     # frame, so such a box is narrower than the actor. Negative: keep all (docs/WEAK.md).
     border_px: float = -1.0
+    # True: a target made from the network's own boxes (self-labels, tracker boxes) trains the
+    # anchor that produced the own box in that frame instead of the best shape match; the
+    # shape match moved every top box to one anchor within a target run and the boxes drifted
+    # with it (docs/WEAK.md "Open problem")
+    keep_anchor: bool = False
     tracker_workers: int = 2  # threads for the tracker
 
 
@@ -70,6 +75,13 @@ def top_frame_boxes(frames: torch.Tensor, anchors: torch.Tensor) -> tuple[torch.
     best = conf.argmax(-1)  # [B, N]
     top = torch.gather(boxes, 2, best[..., None, None].expand(b, n, 1, 4))[:, :, 0]
     return top, torch.gather(conf, 2, best[..., None])[..., 0]
+
+
+def top_frame_anchors(frames: torch.Tensor) -> torch.Tensor:
+    """Anchor of each frame's top box: ``[B, N, A, 5, H', W']`` -> ``[B, N]`` in ``0..A-1``."""
+    b, n, a = frames.shape[:3]
+    conf = frames[:, :, :, 4].reshape(b, n, -1)  # [B, N, A*H'*W'] (logits: same argmax)
+    return conf.argmax(-1) // (conf.shape[-1] // a)
 
 
 def select_seeds(boxes: torch.Tensor, conf: torch.Tensor, covered: torch.Tensor,
@@ -208,6 +220,9 @@ class WeakLoss:
         frames, frame_features = core.forward_location(clip)  # branches 2 + 4
         with torch.no_grad():
             boxes, conf = top_frame_boxes(frames.detach().float(), self.anchors)
+            # [B, N] anchor of each own box (-1: assign by shape, the paper's default)
+            own_anchor = (top_frame_anchors(frames.detach().float()) if cfg.keep_anchor
+                          else torch.full(conf.shape, -1, dtype=torch.long, device=conf.device))
         future: Future | None = None
         if cfg.use_trb:
             seeds = select_seeds(boxes, conf, covered, cfg)
@@ -245,7 +260,7 @@ class WeakLoss:
             labels = seg.view(-1, 1)
             terms.update(_subset_loss(key.float(), tracked, lambda r, m: yolo_loss(
                 r, anchors, kb[m], labels[m], k, lc, prefix="key_",
-                tolerance_iou=cfg.tolerance_iou)))
+                tolerance_iou=cfg.tolerance_iou, anchor_index=own_anchor[:, -1:][m])))
             if not cfg.track_size:
                 terms.pop("key_wh", None)
             untracked = pos & ~kv
@@ -257,7 +272,7 @@ class WeakLoss:
         # keyframe head detecting (background clips alone would drive its objectness to 0)
         self_key = _subset_loss(key.float(), untracked, lambda r, m: yolo_loss(
             r, anchors, own[:, -1:][m], seg.view(-1, 1)[m], k, lc, prefix="self_key_",
-            box_terms=False))
+            box_terms=False, anchor_index=own_anchor[:, -1:][m]))
         terms.update({kk: v for kk, v in self_key.items() if kk[-2:] not in ("xy", "wh")})
         # ... and self-labelled objectness of branch 4 in the segment's frames the tracker gave
         # no box (every such frame when use_trb is off)
@@ -266,14 +281,15 @@ class WeakLoss:
             self_valid &= ~targets.frame_valid[:, :, 0].to(clip.device)
         self_frames = tracking_loss(frames.float(), anchors, own[:, :, None],
                                     self_valid[:, :, None], lc, prefix="self_frames_",
-                                    box_terms=False)
+                                    box_terms=False, anchor_index=own_anchor[:, :, None])
         terms.update({kk: v for kk, v in self_frames.items() if kk[-2:] not in ("xy", "wh")})
         # IL (eq. 22)
         if targets is not None:
             fb = targets.frame_boxes.to(clip.device)
             fv = targets.frame_valid.to(clip.device) & pos[:, None, None]
             trb = tracking_loss(frames.float(), anchors, fb, fv, lc,
-                                tolerance_iou=cfg.tolerance_iou)
+                                tolerance_iou=cfg.tolerance_iou,
+                                anchor_index=own_anchor[:, :, None])
             if not cfg.track_size:
                 trb.pop("trb_wh")
             terms.update(trb)
