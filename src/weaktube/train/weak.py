@@ -58,10 +58,10 @@ class WeakConfig:
     # frame, so such a box is narrower than the actor. Negative: keep all (docs/WEAK.md).
     border_px: float = -1.0
     # True: a target made from the network's own boxes (self-labels, tracker boxes) trains the
-    # anchor that produced the own box in that frame instead of the best shape match; the
-    # shape match moved every top box to one anchor within a target run and the boxes drifted
-    # with it (docs/WEAK.md "Open problem")
-    keep_anchor: bool = False
+    # anchor that produced the own box in that frame instead of the best shape match. False
+    # (the shape match): every top box moved to one anchor within a target run and the boxes
+    # drifted with it (docs/WEAK.md "Anchor drift")
+    keep_anchor: bool = True
     tracker_workers: int = 2  # threads for the tracker
 
 
