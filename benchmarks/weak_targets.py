@@ -62,7 +62,7 @@ def measure(ckpt_path: str, ann_path: str, videos: str, clips: int = 128, seed: 
         b = collate_clips([ds[int(i)] for i in rng.choice(positives, min(16, clips - start))])
         with torch.no_grad():
             frames, _ = model.forward_location(b["clip"])
-            boxes, conf = top_frame_boxes(frames.float(), model.anchors)  # [B, N, 4], [B, N]
+            boxes, conf, _ = top_frame_boxes(frames.float(), model.anchors)  # [B, N, 4], [B, N]
         covered = torch.ones_like(conf, dtype=torch.bool)  # positive keyframes: inside a tube
         seeds = select_seeds(boxes, conf, covered, weak)
         t = run_tracker(b["pixels"].numpy(), boxes.numpy(), seeds.numpy(), covered.numpy(), weak)

@@ -9,7 +9,7 @@ from weaktube.data.dataset import clip_indices
 from weaktube.data.transforms import to_tensor_layout
 from weaktube.infer.detect import detect_frames
 from weaktube.model import build_detector, detector_demo
-from weaktube.model.decode import PostprocessConfig, postprocess_keyframe
+from weaktube.model.decode import PostprocessConfig, decode_keyframe, select_detections
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,9 @@ def test_window_zero_equals_each_clip_alone(model_and_frames):
     small = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_LINEAR) for f in clip])
     with torch.no_grad():
         key = model(torch.from_numpy(to_tensor_layout(small))[None]).key
-    boxes, scores, labels = postprocess_keyframe(key, model.anchors, PostprocessConfig(
-        conf_threshold=0.0, class_window_s=0.0))[0]
+    boxes, obj, cls = decode_keyframe(key, model.anchors)
+    boxes, scores, labels = select_detections(boxes[0], obj[0], cls[0],
+                                              PostprocessConfig(conf_threshold=0.0))
     mine = dets.frames == 7
     np.testing.assert_allclose(dets.scores[mine], scores.numpy(), rtol=1e-5)
     np.testing.assert_array_equal(dets.labels[mine], labels.numpy())

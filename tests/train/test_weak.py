@@ -9,7 +9,7 @@ import torch
 
 from weaktube.losses.detection import DetectionLossConfig
 from weaktube.model import BackboneConfig, DetectorConfig, build_detector
-from weaktube.train.weak import WeakConfig, WeakLoss, top_frame_anchors, top_frame_boxes
+from weaktube.train.weak import WeakConfig, WeakLoss, top_frame_boxes
 
 ANCHORS = ((0.2, 0.3), (0.5, 0.8))
 
@@ -63,7 +63,7 @@ def _top_conf(model, batch) -> tuple[float, float]:
     with torch.no_grad():
         out = model(batch["clip"])
         key = out.key[:, :, 4].sigmoid().amax(dim=(1, 2, 3)).mean().item()
-        _, conf = top_frame_boxes(out.frames, model.anchors)
+        _, conf, _ = top_frame_boxes(out.frames, model.anchors)
     return key, conf.mean().item()
 
 
@@ -118,11 +118,12 @@ def test_tracker_targets_at_the_frame_edge_are_dropped_when_asked():
         assert (out.at_border > 0) is (not kept)
 
 
-def test_top_frame_anchors_and_keep_anchor_runs():
+def test_top_frame_anchor_and_keep_anchor_runs():
     frames = torch.full((1, 2, 3, 5, 2, 2), -5.0)  # [B, N, A, 5, H', W']
     frames[0, 0, 2, 4, 1, 0] = 3.0  # frame 0: anchor 2 is the most confident
     frames[0, 1, 1, 4, 0, 1] = 3.0  # frame 1: anchor 1
-    assert top_frame_anchors(frames).tolist() == [[2, 1]]
+    anchors = torch.tensor([[0.1, 0.2], [0.2, 0.4], [0.4, 0.8]])
+    assert top_frame_boxes(frames, anchors)[2].tolist() == [[2, 1]]
     model = _model()
     terms = _loss(model, _batch([0, 1]), WeakConfig(use_trb=True, use_ncb=False,
                                                    keep_anchor=True, seed_conf=0.0))

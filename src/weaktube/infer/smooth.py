@@ -17,18 +17,9 @@ from __future__ import annotations
 
 import torch
 
-from weaktube.model.box_ops import torch_area
+from weaktube.model.box_ops import torch_iou_batched
 
 CHUNK = 1024  # keyframes per IoU batch
-
-
-def batched_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``[T, N, 4] x [T, M, 4] -> [T, N, M]`` continuous IoU per leading index."""
-    lt = torch.maximum(a[:, :, None, :2], b[:, None, :, :2])  # [T, N, M, 2]
-    rb = torch.minimum(a[:, :, None, 2:], b[:, None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)  # [T, N, M]
-    union = torch_area(a)[:, :, None] + torch_area(b)[:, None, :] - inter
-    return inter / union.clamp(min=1e-12)
 
 
 @torch.no_grad()
@@ -54,7 +45,7 @@ def smooth_class_probs(boxes: torch.Tensor, obj: torch.Tensor, cls: torch.Tensor
     for d in range(1, min(window, t - 1) + 1):
         for s in range(0, t - d, CHUNK):
             e = min(t - d, s + CHUNK)  # keyframes s..e-1 against s+d..e+d-1
-            iou = batched_iou(cb[s:e], cb[s + d : e + d])  # [C, M, M]
+            iou = torch_iou_batched(cb[s:e], cb[s + d : e + d])  # [C, M, M]
             # forward: boxes at u take from u + d
             val, j = (iou * co[s + d : e + d, None, :]).max(dim=2)  # [C, M]
             acc[s:e] += val[..., None] * cc[s + d : e + d].gather(1, j[..., None].expand(-1, -1, k))

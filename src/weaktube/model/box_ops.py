@@ -21,6 +21,15 @@ def torch_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return inter / union.clamp(min=1e-12)
 
 
+def torch_iou_batched(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``[T, N, 4] x [T, M, 4] -> [T, N, M]`` continuous IoU per leading index."""
+    lt = torch.maximum(a[:, :, None, :2], b[:, None, :, :2])  # [T, N, M, 2]
+    rb = torch.minimum(a[:, :, None, 2:], b[:, None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)  # [T, N, M]
+    union = torch_area(a)[:, :, None] + torch_area(b)[:, None, :] - inter
+    return inter / union.clamp(min=1e-12)
+
+
 def torch_iou_paired(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``[..., 4] x [..., 4] -> [...]`` continuous IoU of matching rows."""
     lt = torch.maximum(a[..., :2], b[..., :2])

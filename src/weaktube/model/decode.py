@@ -83,14 +83,3 @@ def select_detections(boxes: torch.Tensor, obj: torch.Tensor, cls: torch.Tensor,
     # per-class NMS in one call: offset boxes by class so classes never overlap
     kept = torch_nms(bx + lab[:, None].float() * 4.0, s, cfg.nms_iou)[: cfg.max_detections]
     return bx[kept].clamp(0.0, 1.0), s[kept], lab[kept]
-
-
-@torch.no_grad()
-def postprocess_keyframe(key: torch.Tensor, anchors: torch.Tensor,
-                         cfg: PostprocessConfig) -> list[tuple[torch.Tensor, torch.Tensor,
-                                                               torch.Tensor]]:
-    """Keyframe head output ``[B, A, 5+K, H', W']`` -> per clip ``(boxes [D, 4] normalised
-    xyxy, scores [D], labels [D])`` after per-class NMS, highest score first (no smoothing
-    across clips)."""
-    boxes, obj, cls = decode_keyframe(key, anchors)
-    return [select_detections(boxes[i], obj[i], cls[i], cfg) for i in range(len(boxes))]

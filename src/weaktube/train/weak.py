@@ -66,22 +66,16 @@ class WeakConfig:
 
 
 def top_frame_boxes(frames: torch.Tensor, anchors: torch.Tensor) -> tuple[torch.Tensor,
+                                                                        torch.Tensor,
                                                                         torch.Tensor]:
-    """Per-frame top box: ``[B, N, A, 5, H', W']`` -> boxes ``[B, N, 4]`` (normalised xyxy) and
-    objectness ``[B, N]``."""
-    b, n = frames.shape[:2]
+    """Per-frame top box: ``[B, N, A, 5, H', W']`` -> boxes ``[B, N, 4]`` (normalised xyxy),
+    objectness ``[B, N]`` and the anchor that produced it ``[B, N]`` (``0..A-1``)."""
+    b, n, a = frames.shape[:3]
     boxes = decode_boxes(frames, anchors).reshape(b, n, -1, 4)  # [B, N, A*H'*W', 4]
     conf = frames[:, :, :, 4].sigmoid().reshape(b, n, -1)  # [B, N, A*H'*W']
     best = conf.argmax(-1)  # [B, N]
     top = torch.gather(boxes, 2, best[..., None, None].expand(b, n, 1, 4))[:, :, 0]
-    return top, torch.gather(conf, 2, best[..., None])[..., 0]
-
-
-def top_frame_anchors(frames: torch.Tensor) -> torch.Tensor:
-    """Anchor of each frame's top box: ``[B, N, A, 5, H', W']`` -> ``[B, N]`` in ``0..A-1``."""
-    b, n, a = frames.shape[:3]
-    conf = frames[:, :, :, 4].reshape(b, n, -1)  # [B, N, A*H'*W'] (logits: same argmax)
-    return conf.argmax(-1) // (conf.shape[-1] // a)
+    return top, torch.gather(conf, 2, best[..., None])[..., 0], best // (conf.shape[-1] // a)
 
 
 def select_seeds(boxes: torch.Tensor, conf: torch.Tensor, covered: torch.Tensor,
@@ -219,10 +213,9 @@ class WeakLoss:
         covered = batch["frame_segment"] >= 0  # [B, N]
         frames, frame_features = core.forward_location(clip)  # branches 2 + 4
         with torch.no_grad():
-            boxes, conf = top_frame_boxes(frames.detach().float(), self.anchors)
-            # [B, N] anchor of each own box (-1: assign by shape, the paper's default)
-            own_anchor = (top_frame_anchors(frames.detach().float()) if cfg.keep_anchor
-                          else torch.full(conf.shape, -1, dtype=torch.long, device=conf.device))
+            boxes, conf, own_anchor = top_frame_boxes(frames.detach().float(), self.anchors)
+            if not cfg.keep_anchor:  # -1: assign by shape, the paper's default
+                own_anchor = torch.full_like(own_anchor, -1)
         future: Future | None = None
         if cfg.use_trb:
             seeds = select_seeds(boxes, conf, covered, cfg)
