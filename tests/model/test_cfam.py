@@ -61,3 +61,14 @@ def test_half_precision_large_activations_stay_finite():
     out = channel_attention(fb)
     assert out.dtype == torch.float16
     assert torch.isfinite(out).all()
+
+
+def test_gram_is_float32_under_autocast():
+    """Autocast runs bmm in bf16 whatever its inputs: the attention must match float32 anyway."""
+    g = torch.Generator().manual_seed(0)
+    fb = torch.randn(2, 8, 6, 6, generator=g) * 30  # large activations: bf16 Gram is coarse
+    ref = channel_attention(fb)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = channel_attention(fb)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref)

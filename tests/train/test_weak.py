@@ -128,3 +128,54 @@ def test_top_frame_anchor_and_keep_anchor_runs():
     terms = _loss(model, _batch([0, 1]), WeakConfig(use_trb=True, use_ncb=False,
                                                    keep_anchor=True, seed_conf=0.0))
     assert all(torch.isfinite(v) for v in terms.values()) and "self_key_obj" in terms
+
+
+def _boxed(batch: dict, boxed: list[bool]) -> dict:
+    """Mark clips as coming from videos with tubes, with one true box per frame."""
+    b, n = len(boxed), batch["clip"].shape[2]
+    box = torch.tensor([0.3, 0.2, 0.6, 0.9])
+    return {**batch, "boxed": torch.tensor(boxed),
+            "key_boxes": box.expand(b, 1, 4).clone(),
+            "key_labels": torch.ones(b, 1, dtype=torch.long),
+            "frame_boxes": box.expand(b, n, 1, 4).clone(),
+            "frame_valid": torch.ones(b, n, 1, dtype=torch.bool)}
+
+
+def test_boxed_clips_get_the_supervised_terms_and_only_them():
+    model = _model()
+    off = WeakConfig(use_trb=True, use_ncb=True)
+    batch = _boxed(_batch([0, 2, -1, -1]), [True, False, True, False])
+    terms = _loss(model, batch, off)
+    assert {"sup_key_xy", "sup_key_wh", "sup_key_obj", "sup_key_cls", "sup_clip_xy",
+            "sup_clip_obj"} <= set(terms)
+    assert all(torch.isfinite(v) for v in terms.values())
+    # every clip boxed: every weak term is absent or exactly zero (no tracker seed, no NCB, no
+    # background clip)
+    all_boxed = _loss(model, _boxed(_batch([0, 2, -1, -1]), [True] * 4), off)
+    weak_terms = {k: float(v) for k, v in all_boxed.items() if not k.startswith("sup_")}
+    assert all(v == 0.0 for v in weak_terms.values()), weak_terms
+    assert float(all_boxed["sup_key_obj"]) > 0
+    # none boxed: the weak terms exactly as without the flag
+    plain = _loss(model, _batch([0, 2, -1, -1]), WeakConfig(use_trb=False, use_ncb=True))
+    flagged = _loss(model, _boxed(_batch([0, 2, -1, -1]), [False] * 4),
+                    WeakConfig(use_trb=False, use_ncb=True))
+    assert plain.keys() == flagged.keys()
+    assert all(torch.equal(plain[k], flagged[k]) for k in plain)
+
+
+def test_boxed_clips_pull_the_keyframe_box_to_the_truth():
+    """A few steps on boxed clips only: the keyframe head's loss on the true box falls."""
+    model = _model().train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.02)
+    batch = _boxed(_batch([-1, -1]), [True, True])
+    cfg = WeakConfig(use_trb=False, use_ncb=False)
+    first = None
+    for _ in range(10):
+        terms = _loss(model, batch, cfg)
+        loss = sum(terms.values())
+        first = float(terms["sup_key_xy"] + terms["sup_key_wh"]) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    last = _loss(model, batch, cfg)
+    assert float(last["sup_key_xy"] + last["sup_key_wh"]) < 0.8 * first

@@ -174,6 +174,7 @@ class ClipDataset(torch.utils.data.Dataset):
             "key_labels": torch.from_numpy(kl[keep]),  # [M]
             "frame_boxes": [torch.from_numpy(b) for b in frame_boxes],  # N x [M_t, 4]
             "segment_label": int(seg),  # weak videos: class covering the keyframe, else -1
+            "boxed": bool(video.tubes),  # the video has tubes (full supervision possible)
             "video": video.name,
             "frame": key,
             "frame_indices": torch.from_numpy(idx),
@@ -190,7 +191,7 @@ def collate_clips(samples: list[dict]) -> dict:
 
     Output: ``clip [B, 3, N, S, S]``, ``key_boxes [B, M, 4]``, ``key_labels [B, M]``,
     ``frame_boxes [B, N, M', 4]``, ``frame_valid [B, N, M']``, ``segment_label [B]``,
-    ``frame_segment [B, N]`` and, when sampled ``with_pixels``, ``pixels [B, N, S, S, 3]``.
+    ``boxed [B]`` (bool), ``frame_segment [B, N]`` and, when sampled ``with_pixels``, ``pixels [B, N, S, S, 3]``.
     """
     b = len(samples)
     n = samples[0]["clip"].shape[1]
@@ -214,6 +215,7 @@ def collate_clips(samples: list[dict]) -> dict:
         "frame_boxes": frame_boxes,
         "frame_valid": frame_valid,
         "segment_label": torch.tensor([s["segment_label"] for s in samples]),
+        "boxed": torch.tensor([s["boxed"] for s in samples], dtype=torch.bool),
         "video": [s["video"] for s in samples],
         "frame": torch.tensor([s["frame"] for s in samples]),
         "frame_indices": torch.stack([s["frame_indices"] for s in samples]),

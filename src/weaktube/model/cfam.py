@@ -33,10 +33,12 @@ def channel_attention(fb: torch.Tensor) -> torch.Tensor:
     ``fb``: ``[B, C, H, W]``; returns ``[B, C, H, W]`` in ``fb``'s dtype.
     """
     b, c, h, w = fb.shape
-    ff = fb.float().reshape(b, c, h * w)  # [B, C, H, W] -> [B, C, L]
-    gram = torch.bmm(ff, ff.transpose(1, 2)) / (h * w)  # [B, C, L] x [B, L, C] -> [B, C, C]
-    attn = torch.softmax(gram, dim=-1)  # each row sums to 1
-    out = torch.bmm(attn, ff)  # [B, C, C] x [B, C, L] -> [B, C, L]
+    # autocast would run bmm in bf16/fp16 whatever the inputs' dtype: switch it off here
+    with torch.autocast(fb.device.type, enabled=False):
+        ff = fb.float().reshape(b, c, h * w)  # [B, C, H, W] -> [B, C, L]
+        gram = torch.bmm(ff, ff.transpose(1, 2)) / (h * w)  # [B, C, L] x [B, L, C] -> [B, C, C]
+        attn = torch.softmax(gram, dim=-1)  # each row sums to 1
+        out = torch.bmm(attn, ff)  # [B, C, C] x [B, C, L] -> [B, C, L]
     return out.reshape(b, c, h, w).to(fb.dtype)  # [B, C, L] -> [B, C, H, W]
 
 

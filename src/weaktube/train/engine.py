@@ -344,8 +344,9 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         if not any(v.segments for v in train_ann.videos):
             raise ValueError(f"{cfg.data.annotations}: the {cfg.data.train_split!r} split has "
                              "no segments; the target stage learns from temporal labels")
-        # the target stage learns from temporal labels only: boxes, if any, are not used
-        train_ann = train_ann.without_boxes(None)
+        # videos with tubes keep full supervision (weak.use_boxes), or lose their boxes
+        if not cfg.weak.use_boxes:
+            train_ann = train_ann.without_boxes(None)
 
     last = out_dir / "last.pt"
     ckpt = load_checkpoint(last) if last.exists() else None

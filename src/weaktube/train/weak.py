@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from weaktube.losses.consistency import neighbour_consistency_loss, target_features
-from weaktube.losses.detection import DetectionLossConfig, yolo_loss
+from weaktube.losses.detection import DetectionLossConfig, clip_loss, yolo_loss
 from weaktube.losses.tracking import tracking_loss
 from weaktube.model.box_ops import torch_iou_paired
 from weaktube.model.decode import decode_boxes
@@ -62,6 +62,11 @@ class WeakConfig:
     # (the shape match): every top box moved to one anchor within a target run and the boxes
     # drifted with it (docs/WEAK.md "Anchor drift")
     keep_anchor: bool = True
+    # True: clips of training videos that have tubes get the source stage's supervised terms
+    # (GL and Loss_clip on their true boxes) inside the target stage, the others the weak terms:
+    # few boxes + temporal labels in one run (Table 1's setting). False: every train box is
+    # dropped and every video is weak (docs/WEAK.md "Videos with boxes")
+    use_boxes: bool = True
     tracker_workers: int = 2  # threads for the tracker
 
 
@@ -191,7 +196,9 @@ class WeakLoss:
 
     ``batch`` needs ``clip``, ``pixels`` (uint8 ``[B, N, S, S, 3]``, the augmented frames the
     network sees), ``segment_label [B]`` and ``frame_segment [B, N]`` (the label covering each
-    clip frame, -1 outside segments).
+    clip frame, -1 outside segments). Clips flagged ``boxed [B]`` (videos with tubes; optional)
+    take the supervised terms ``sup_key_*`` / ``sup_clip_*`` on ``key_boxes``, ``key_labels``,
+    ``frame_boxes`` and ``frame_valid`` instead of the weak ones.
     """
 
     def __init__(self, cfg: WeakConfig, loss_cfg: DetectionLossConfig, anchors: torch.Tensor,
@@ -209,8 +216,9 @@ class WeakLoss:
         core = getattr(model, "module", model)
         clip = batch["clip"]
         seg = batch["segment_label"]  # [B]
-        pos = seg >= 0
-        covered = batch["frame_segment"] >= 0  # [B, N]
+        sup = batch.get("boxed", torch.zeros_like(seg, dtype=torch.bool)).to(clip.device)
+        pos = (seg >= 0) & ~sup  # weak clips inside a segment
+        covered = (batch["frame_segment"] >= 0) & ~sup[:, None]  # [B, N]
         frames, frame_features = core.forward_location(clip)  # branches 2 + 4
         with torch.no_grad():
             boxes, conf, own_anchor = top_frame_boxes(frames.detach().float(), self.anchors)
@@ -228,8 +236,15 @@ class WeakLoss:
         anchors, k = self.anchors, self.k
         empty = torch.zeros(len(seg), 1, 4, device=clip.device)
         none = torch.full((len(seg), 1), -1, dtype=torch.long, device=clip.device)
-        # background clips: no acting person, in the keyframe head and in every frame
-        neg = ~pos
+        if sup.any():  # clips of boxed videos: the source stage's terms on their true boxes
+            terms.update(_subset_loss(key.float(), sup, lambda r, m: yolo_loss(
+                r, anchors, batch["key_boxes"][m], batch["key_labels"][m], k, lc,
+                prefix="sup_key_")))
+            terms.update(_subset_loss(frames.float(), sup, lambda r, m: clip_loss(
+                r, anchors, batch["frame_boxes"][m], batch["frame_valid"][m], lc,
+                prefix="sup_clip_")))
+        # background clips of weak videos: no acting person, in the keyframe head and every frame
+        neg = ~pos & ~sup
         bg = _subset_loss(key.float(), neg, lambda r, m: yolo_loss(
             r, anchors, empty[m], none[m], k, lc, prefix="bg_key_"))
         terms.update({kk: v for kk, v in bg.items() if kk.endswith("noobj")})
