@@ -290,7 +290,7 @@ def test_full_plan_wiring_and_resume(tmp_path, tiny_data, monkeypatch):
             assert boxed["annotations"].endswith(f"annotations/seed{seed}/boxed_{pct}.json")
             assert weak["stage"] == "target"
             assert weak["init"] == (out / f"runs/{seed}/A/boxed_{pct}/last.pt").as_posix()
-            assert weak["annotations"].endswith(f"annotations/seed{seed}/weak_{pct}.json")
+            assert weak["annotations"].endswith(f"annotations/seed{seed}/mixed_{pct}.json")
         assert f"runs/{seed}/A/boxed_100" not in calls
 
     # rows: every setting once per seed, numbers read back from each run's results.json
