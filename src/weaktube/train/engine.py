@@ -145,7 +145,7 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
     model.train()
     tc = cfg.train
     sums: dict[str, float] = {}
-    steps, nonfinite, t0, seen = 0, 0, time.perf_counter(), 0
+    steps, nonfinite, skipped, t0, seen = 0, 0, 0, time.perf_counter(), 0
     autocast_dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
     bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not progress,
                dynamic_ncols=True)
@@ -157,13 +157,13 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
         loss = total(terms)
         if not finite_everywhere(loss):
             nonfinite += 1
+            skipped += 1
             optimizer.zero_grad(set_to_none=True)
             if nonfinite >= tc.max_nonfinite:
                 raise NonFiniteLossError(
                     f"epoch {epoch}, iteration {iteration}: {nonfinite} consecutive non-finite "
-                    f"losses ({ {k: float(v) for k, v in terms.items()} })")
+                    f"losses ({ {k: float(v.detach()) for k, v in terms.items()} })")
             continue
-        nonfinite = 0
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -172,30 +172,46 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
             loss.backward()
         if sync_grads:
             average_gradients(model)
-        if tc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        params = [p for p in model.parameters() if p.grad is not None]
+        grad_norm = (torch.nn.utils.clip_grad_norm_(params, tc.grad_clip) if tc.grad_clip > 0
+                     else torch.nn.utils.get_total_norm([p.grad for p in params]))
+        # a finite loss can still give non-finite (or overflowing) gradients: skip that step
+        # too, or one bad element turns every weight into NaN (the GradScaler does its own)
+        if scaler is None and not finite_everywhere(grad_norm):
+            nonfinite += 1
+            skipped += 1
+            optimizer.zero_grad(set_to_none=True)
+            if nonfinite >= tc.max_nonfinite:
+                raise NonFiniteLossError(f"epoch {epoch}, iteration {iteration}: {nonfinite} "
+                                         "consecutive steps with non-finite gradients")
+            continue
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
         else:
             optimizer.step()
         scheduler.step()
+        nonfinite = 0
         iteration += 1
         steps += 1
         seen += len(batch["clip"])
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach())
         sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+        if torch.isfinite(grad_norm):  # the GradScaler's own skipped steps have inf norms
+            sums["grad_norm"] = sums.get("grad_norm", 0.0) + float(grad_norm)
         if iteration % tc.log_every == 0 or steps == 1:
             rate = seen / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}", clips_s=f"{rate:.1f}")
             if log_path is not None:
                 append_jsonl(log_path, {
                     "epoch": epoch, "iteration": iteration, "loss": float(loss.detach()),
+                    "grad_norm": round(float(grad_norm), 4),
                     **{k: round(float(v.detach()), 5) for k, v in terms.items()},
                     "lr": [g["lr"] for g in optimizer.param_groups], "clips_per_s": rate})
     means = {k: v / max(steps, 1) for k, v in sums.items()}
     means["clips_per_s"] = seen / max(time.perf_counter() - t0, 1e-9)
+    means["skipped_steps"] = skipped  # non-finite loss or gradients
     return iteration, means
 
 

@@ -1,0 +1,75 @@
+"""``train_one_epoch``'s guard: steps whose loss *or* gradients are not finite are skipped (the
+weights stay as they were), and too many in a row abort with a clear error."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from weaktube.config import ExperimentConfig, apply_overrides
+from weaktube.train.engine import NonFiniteLossError, make_scheduler, train_one_epoch
+
+
+class _InfGrad(torch.autograd.Function):
+    """Identity forward (a finite loss), infinite gradient backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.full_like(grad, float("inf"))
+
+
+def _loss(model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
+    y = model(batch["clip"]).sum()
+    kind = batch["kind"]
+    if kind == "nan_loss":
+        y = y * float("nan")
+    elif kind == "inf_grad":
+        y = _InfGrad.apply(y)
+    elif kind == "huge_grad":  # finite, but its square overflows float32
+        y = y * 1e30
+    return {"term": y}
+
+
+def _run(kinds: list[str], max_nonfinite: int = 20, grad_clip: float = 10.0):
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    cfg = apply_overrides(ExperimentConfig(), {"train": {"max_nonfinite": max_nonfinite,
+                                                         "grad_clip": grad_clip}})
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    sched = make_scheduler(opt, len(kinds), 0)
+    batches = [{"clip": torch.ones(1, 2), "kind": k} for k in kinds]
+    before = [p.detach().clone() for p in model.parameters()]
+    it, means = train_one_epoch(model, _loss, batches, opt, sched, torch.device("cpu"), 0, cfg,
+                                None, progress=False)
+    return model, before, it, means
+
+
+@pytest.mark.parametrize("grad_clip", [10.0, 0.0])
+@pytest.mark.parametrize("kind", ["nan_loss", "inf_grad", "huge_grad"])
+def test_bad_step_is_skipped_and_weights_stay_finite(kind, grad_clip):
+    model, before, it, means = _run([kind], grad_clip=grad_clip)
+    assert it == 0 and means["skipped_steps"] == 1
+    for p, q in zip(model.parameters(), before):
+        assert torch.equal(p, q)
+    model, _, it, means = _run(["ok", kind, "ok"], grad_clip=grad_clip)
+    assert it == 2 and means["skipped_steps"] == 1
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_good_steps_move_the_weights():
+    model, before, it, means = _run(["ok", "ok"])
+    assert it == 2 and means["skipped_steps"] == 0 and means["grad_norm"] > 0
+    assert not torch.equal(model.weight, before[0])
+
+
+def test_too_many_bad_steps_in_a_row_abort():
+    with pytest.raises(NonFiniteLossError, match="non-finite gradients"):
+        _run(["ok", "inf_grad", "inf_grad", "inf_grad"], max_nonfinite=3)
+    with pytest.raises(NonFiniteLossError, match="non-finite losses"):
+        _run(["nan_loss"] * 3, max_nonfinite=3)
+    _run(["inf_grad", "inf_grad", "ok", "inf_grad", "inf_grad"], max_nonfinite=3)  # not in a row
