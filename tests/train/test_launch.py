@@ -23,7 +23,10 @@ TINY = dict(num_train=4, num_test=2, num_frames=(30, 36), instance_frames=(12, 1
             distractor_actors=(0, 0), objects=(0, 0))
 RECIPE = {"model": {"clip_len": 4, "img_size": 64},
           "train": {"epochs": 2, "clips_per_epoch": 16, "batch_size": 2, "warmup_iters": 1,
-                    "device": "cpu", "threads": 1, "log_every": 1},
+                    "device": "cpu", "threads": 1, "log_every": 1,
+                    # fp32: bf16 steps are sometimes skipped (docs/DESIGN.md), the counts below
+                    # need every step
+                    "amp": False},
           "eval": {"keyframe_stride": 6}}
 
 
