@@ -191,7 +191,8 @@ def collate_clips(samples: list[dict]) -> dict:
 
     Output: ``clip [B, 3, N, S, S]``, ``key_boxes [B, M, 4]``, ``key_labels [B, M]``,
     ``frame_boxes [B, N, M', 4]``, ``frame_valid [B, N, M']``, ``segment_label [B]``,
-    ``boxed [B]`` (bool), ``frame_segment [B, N]`` and, when sampled ``with_pixels``, ``pixels [B, N, S, S, 3]``.
+    ``boxed [B]`` (bool), ``frame_segment [B, N]`` and, when sampled ``with_pixels``,
+    ``pixels [B, N, S, S, 3]``.
     """
     b = len(samples)
     n = samples[0]["clip"].shape[1]
