@@ -8,6 +8,7 @@ import torch
 from weaktube.model.resnet3d import (
     BackboneConfig,
     ResNet3d,
+    ShallowSafeConv3d,
     resnet3d_10,
     resnet3d_18,
     resnet3d_34,
@@ -191,3 +192,24 @@ def test_config_properties_and_from_dict():
     with pytest.raises(ValueError, match="unknown field"):
         BackboneConfig.from_dict({"depth": 18, "planes": 3})
     assert isinstance(ResNet3d(BackboneConfig(depth=10, width=4, stem_width=4)), ResNet3d)
+
+
+def test_shallow_input_conv_gradients_are_sound_under_bf16_autocast():
+    """A 3x3x3 conv over a 2-frame input: under CPU bf16 autocast the weight gradient must stay
+    close to float32's (the plain bf16 kernel returned NaN/inf/1e37 in ~1 of 3 calls here)."""
+    g = torch.Generator().manual_seed(0)
+    conv = ShallowSafeConv3d(32, 32, kernel_size=3, padding=1, bias=False)
+    for _ in range(12):
+        x = torch.randn(2, 32, 2, 8, 8, generator=g)
+        up = torch.randn(2, 32, 2, 8, 8, generator=g)
+        conv.weight.grad = None
+        conv(x).backward(up)
+        ref = conv.weight.grad.clone()
+        conv.weight.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = conv(x)
+        assert y.dtype == torch.float32  # ran in float32
+        y.backward(up)
+        torch.testing.assert_close(conv.weight.grad, ref)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # deep enough: bf16 as usual
+        assert conv(torch.randn(1, 32, 4, 8, 8)).dtype == torch.bfloat16

@@ -138,8 +138,27 @@ class BackboneConfig:
         return cls(**d)
 
 
+class ShallowSafeConv3d(nn.Conv3d):
+    """``nn.Conv3d`` that runs in float32 under CPU autocast when the input has fewer frames
+    than the kernel is deep.
+
+    Works around a CPU kernel bug: in bf16, the weight gradient of a 3x3x3 convolution (padding
+    1) over a 2-frame input is garbage (NaN, inf or ~1e37) in about a third of the calls on this
+    machine's torch 2.13 (``tests/model/test_resnet3d.py`` keeps the check; docs/MODEL.md).
+    Such layers sit deep in the trunk, where the maps are small, so float32 costs little there.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.device.type == "cpu" and x.shape[2] < self.kernel_size[0]
+                and torch.is_autocast_enabled("cpu")):
+            with torch.autocast("cpu", enabled=False):
+                return super().forward(x.float())
+        return super().forward(x)
+
+
 def _conv3x3x3(cin: int, cout: int, stride: tuple[int, int, int], groups: int = 1) -> nn.Conv3d:
-    return nn.Conv3d(cin, cout, kernel_size=3, stride=stride, padding=1, groups=groups, bias=False)
+    return ShallowSafeConv3d(cin, cout, kernel_size=3, stride=stride, padding=1, groups=groups,
+                             bias=False)
 
 
 def _conv1x1x1(cin: int, cout: int, stride: tuple[int, int, int] = (1, 1, 1)) -> nn.Conv3d:
