@@ -57,7 +57,7 @@ class ModelChoice:
 
 @dataclass
 class TrainConfig:
-    stage: str = "source"  # source (boxes) | target (temporal labels only)
+    stage: str = "source"  # source (boxes) | target (temporal labels; boxes where present)
     init: str = ""  # checkpoint to start from (the source model for the target stage)
     epochs: int = 10
     clips_per_epoch: int = 2048  # clips drawn (weighted, with replacement) per epoch

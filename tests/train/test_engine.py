@@ -73,3 +73,48 @@ def test_too_many_bad_steps_in_a_row_abort():
     with pytest.raises(NonFiniteLossError, match="non-finite losses"):
         _run(["nan_loss"] * 3, max_nonfinite=3)
     _run(["inf_grad", "inf_grad", "ok", "inf_grad", "inf_grad"], max_nonfinite=3)  # not in a row
+
+
+# ------------------------------------------------------------- fit: target stage on a mixed file
+TINY = dict(num_train=4, num_test=2, num_frames=(30, 36), instance_frames=(12, 16),
+            min_idle_frames=4, min_gap_frames=4, two_instance_prob=0.0,
+            distractor_actors=(0, 0), objects=(0, 0))
+RECIPE = {"model": {"clip_len": 4, "img_size": 64},
+          "train": {"epochs": 1, "clips_per_epoch": 16, "batch_size": 4, "warmup_iters": 1,
+                    "device": "cpu", "threads": 1, "log_every": 1, "amp": False},
+          "data": {"positive_fraction": 1.0}}
+
+
+def test_target_stage_supervises_the_boxed_videos_of_a_mixed_file(tmp_path):
+    """Two of four train videos keep their tubes: with ``weak.use_boxes`` their clips log the
+    supervised ``sup_*`` terms next to the weak ones; without it, no ``sup_*`` term at all."""
+    import json
+
+    from weaktube.data.synthetic import SynthConfig, generate
+    from weaktube.demo import demo_config
+    from weaktube.structures import AnnotationSet
+    from weaktube.train.engine import fit
+
+    data = tmp_path / "data"
+    generate(SynthConfig(**TINY), seed=3, out_dir=data, progress=False)
+    cfg = apply_overrides(demo_config(data), RECIPE)
+    fit(cfg, tmp_path / "source", progress=False, evaluate_at_end=False)
+    ann = AnnotationSet.load(data / "source.json")
+    train = [v.name for v in ann.videos if v.split == "train"]
+    stripped = {v.name: v for v in ann.subset(train[2:]).without_boxes("train").videos}
+    mixed = AnnotationSet(list(ann.classes), [stripped.get(v.name, v) for v in ann.videos])
+    mixed.save(tmp_path / "mixed.json")
+    logged = {}
+    for use_boxes in (True, False):
+        run = tmp_path / f"target_{use_boxes}"
+        tcfg = apply_overrides(cfg, {
+            "data": {"annotations": str(tmp_path / "mixed.json")},
+            "train": {"stage": "target", "init": str(tmp_path / "source" / "last.pt"),
+                      "epochs": 2},
+            "weak": {"use_boxes": use_boxes, "use_trb": True, "use_ncb": True}})
+        fit(tcfg, run, progress=False, evaluate_at_end=False)
+        lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        logged[use_boxes] = {k for x in lines if "iteration" in x for k in x}
+    assert {"sup_key_obj", "sup_key_cls", "sup_clip_obj"} <= logged[True]
+    assert {"ncb", "self_key_cls"} & logged[True]  # the weak videos still train weakly
+    assert not any(k.startswith("sup_") for k in logged[False])

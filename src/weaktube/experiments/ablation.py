@@ -106,8 +106,8 @@ from weaktube.train.engine import fit
 # Per process: a source run ~11 min, a target run ~4.5 min. Tables 2 + trackers (2 sources +
 # 10 target runs + 3 trackers): ~80 min; with Table 1 (4 more sources + 4 weak runs): ~140 min.
 # --quick: 6 runs, 2 x 768 + 4 x 384 clips + 6 evaluations, about 6 min with both cores.
-# fp32 throughout (amp off): every suite number in docs/RESULTS.md §8 was measured so; the demo
-# recipe's bf16 autocast (session 5) would make the runs ~1.5x faster but is not re-measured here.
+# fp32 throughout (amp off, also pinned in run_ablation's base config): every suite number in
+# docs/RESULTS.md §8 was measured so; the demo recipe's bf16 autocast (session 5) is not used.
 ABLATION_BUDGETS: dict[str, dict[str, dict]] = {
     "full": {
         "source": {"epochs": 8, "clips_per_epoch": 1536, "lr": 0.002, "warmup_iters": 50,
@@ -485,8 +485,10 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
 
     # the tables score each clip's own detections (the paper's frame-mAP): no class pooling over
     # neighbouring keyframes, so the rows measure training alone (and match earlier suites)
+    # and in float32 (amp off), as every number of docs/RESULTS.md §8, whatever the budgets
     base = apply_overrides(demo_config(data.root, preset, device),
-                           {"eval": {"postprocess": {"class_window_s": 0.0}}})
+                           {"eval": {"postprocess": {"class_window_s": 0.0}},
+                            "train": {"amp": False}})
     if overrides:
         base = apply_overrides(base, overrides)
     source_ann = AnnotationSet.load(data.source)

@@ -145,7 +145,7 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
     model.train()
     tc = cfg.train
     sums: dict[str, float] = {}
-    steps, nonfinite, skipped, t0, seen = 0, 0, 0, time.perf_counter(), 0
+    steps, nonfinite, skipped, finite_norms, t0, seen = 0, 0, 0, 0, time.perf_counter(), 0
     autocast_dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
     bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not progress,
                dynamic_ncols=True)
@@ -165,16 +165,15 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
                     f"losses ({ {k: float(v.detach()) for k, v in terms.items()} })")
             continue
         optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-        else:
-            loss.backward()
-        if sync_grads:
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        if sync_grads:  # before unscale_: every process's GradScaler then sees the same grads
             average_gradients(model)
+        if scaler is not None:
+            scaler.unscale_(optimizer)
         params = [p for p in model.parameters() if p.grad is not None]
-        grad_norm = (torch.nn.utils.clip_grad_norm_(params, tc.grad_clip) if tc.grad_clip > 0
-                     else torch.nn.utils.get_total_norm([p.grad for p in params]))
+        # total norm before clipping (max_norm inf: measured, never clipped)
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            params, tc.grad_clip if tc.grad_clip > 0 else float("inf"))
         # a finite loss can still give non-finite (or overflowing) gradients: skip that step
         # too, or one bad element turns every weight into NaN (the GradScaler does its own)
         if scaler is None and not finite_everywhere(grad_norm):
@@ -182,12 +181,16 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
             skipped += 1
             optimizer.zero_grad(set_to_none=True)
             if nonfinite >= tc.max_nonfinite:
-                raise NonFiniteLossError(f"epoch {epoch}, iteration {iteration}: {nonfinite} "
-                                         "consecutive steps with non-finite gradients")
+                raise NonFiniteLossError(
+                    f"epoch {epoch}, iteration {iteration}: {nonfinite} consecutive steps with "
+                    f"non-finite gradients (last loss terms: "
+                    f"{ {k: round(float(v.detach()), 5) for k, v in terms.items()} })")
             continue
         if scaler is not None:
-            scaler.step(optimizer)
+            scale = scaler.get_scale()
+            scaler.step(optimizer)  # skipped by the scaler itself when grads overflowed
             scaler.update()
+            skipped += int(scaler.get_scale() < scale)
         else:
             optimizer.step()
         scheduler.step()
@@ -200,18 +203,21 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
         sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
         if torch.isfinite(grad_norm):  # the GradScaler's own skipped steps have inf norms
             sums["grad_norm"] = sums.get("grad_norm", 0.0) + float(grad_norm)
+            finite_norms += 1
         if iteration % tc.log_every == 0 or steps == 1:
             rate = seen / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}", clips_s=f"{rate:.1f}")
             if log_path is not None:
                 append_jsonl(log_path, {
                     "epoch": epoch, "iteration": iteration, "loss": float(loss.detach()),
-                    "grad_norm": round(float(grad_norm), 4),
+                    "grad_norm": (round(float(grad_norm), 4) if torch.isfinite(grad_norm)
+                                  else None),
                     **{k: round(float(v.detach()), 5) for k, v in terms.items()},
                     "lr": [g["lr"] for g in optimizer.param_groups], "clips_per_s": rate})
     means = {k: v / max(steps, 1) for k, v in sums.items()}
+    means["grad_norm"] = sums.get("grad_norm", 0.0) / max(finite_norms, 1)
     means["clips_per_s"] = seen / max(time.perf_counter() - t0, 1e-9)
-    means["skipped_steps"] = skipped  # non-finite loss or gradients
+    means["skipped_steps"] = skipped  # non-finite loss or gradients (or the GradScaler's skip)
     return iteration, means
 
 
@@ -363,6 +369,10 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         # videos with tubes keep full supervision (weak.use_boxes), or lose their boxes
         if not cfg.weak.use_boxes:
             train_ann = train_ann.without_boxes(None)
+        if info.main and progress:
+            boxed_now = sum(bool(v.tubes) for v in train_ann.videos)
+            print(f"target stage: {boxed_now} of {len(train_ann.videos)} train videos keep "
+                  "their boxes (weak.use_boxes), the others learn from their segments")
 
     last = out_dir / "last.pt"
     ckpt = load_checkpoint(last) if last.exists() else None

@@ -1,4 +1,7 @@
-"""The target stage: training from temporal labels only (paper eqs. 13-18, 21-22).
+"""The target stage: training from temporal labels (paper eqs. 13-18, 21-22).
+
+Clips of training videos that have tubes keep full supervision (``WeakConfig.use_boxes``: the
+source stage's terms, named ``sup_*``); the rest of this docstring is about the others.
 
 One training step on a batch of weak clips (keyframe class from the segment covering it, -1 for
 background time):
