@@ -283,3 +283,17 @@ def test_frame_diff_option_feeds_branch1_six_channels():
     # the demo variant uses it, the paper's model does not (RGB only, as in the paper)
     assert detector_demo(num_classes=3, anchors=ANCHORS).cls_frame_diff
     assert not detector_paper(num_classes=3, anchors=ANCHORS).cls_frame_diff
+
+
+def test_paper_variant_on_meta_device_for_flop_counting():
+    """benchmarks/speed.py counts FLOPs on the ``meta`` device (no memory, no compute): every
+    module must accept meta tensors (the CFAM's autocast switch once refused them)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = build_detector(detector_paper(24, ANCHORS)).eval()
+        clip = torch.empty(1, 3, 16, 224, 224)
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        out = model(clip)
+    assert out.key.shape == (1, 5, 24 + 5, 7, 7)  # [B, A, K + 5, H, W]
+    assert fc.get_total_flops() > 5e10  # the paper-size pair: tens of GFLOPs per clip

@@ -23,6 +23,8 @@ fusion features and learns how much attention to mix in.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 from torch import nn
 
@@ -34,7 +36,10 @@ def channel_attention(fb: torch.Tensor) -> torch.Tensor:
     """
     b, c, h, w = fb.shape
     # autocast would run bmm in bf16/fp16 whatever the inputs' dtype: switch it off here
-    with torch.autocast(fb.device.type, enabled=False):
+    # (devices without autocast, e.g. ``meta`` for FLOP counting, refuse the context)
+    no_autocast = (torch.autocast(fb.device.type, enabled=False)
+                   if torch.amp.is_autocast_available(fb.device.type) else nullcontext())
+    with no_autocast:
         ff = fb.float().reshape(b, c, h * w)  # [B, C, H, W] -> [B, C, L]
         gram = torch.bmm(ff, ff.transpose(1, 2)) / (h * w)  # [B, C, L] x [B, L, C] -> [B, C, C]
         attn = torch.softmax(gram, dim=-1)  # each row sums to 1
