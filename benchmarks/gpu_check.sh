@@ -46,7 +46,7 @@ step "3. weaktube demo --device cuda"
 t0=$(date +%s)
 timeout "$T_DEMO" $WT demo --device cuda --out /tmp/gpu_demo --seed 0 > "$OUT/demo.log" 2>&1
 echo "demo exit $? after $(( $(date +%s) - t0 )) s"
-grep -v "it/s\]\|clips/s\]\|video/s\]" "$OUT/demo.log" | tail -30
+grep -v "/s\]\|/s, \|clips/s\]\|video/s\]" "$OUT/demo.log" | tail -30
 cp /tmp/gpu_demo/results.json "$OUT/demo_results.json" 2>/dev/null
 
 step "4. ablation B->A, seed 3, on the GPU"
@@ -55,6 +55,6 @@ timeout "$T_ABL" $WT bench ablation --device cuda --seed 3 --direction 'B->A' \
     --only source_only_in_domain baseline_scel trbl_ncbl oracle --out /tmp/gpu_ab \
     > "$OUT/ablation.log" 2>&1
 echo "ablation exit $? after $(( $(date +%s) - t0 )) s"
-grep -v "it/s\]\|clips/s\]\|run/s\]" "$OUT/ablation.log" | tail -25
+grep -v "/s\]\|/s, \|clips/s\]\|run/s\]" "$OUT/ablation.log" | tail -25
 cp /tmp/gpu_ab/ablation.json "$OUT/ablation.json" 2>/dev/null
 step done
