@@ -22,6 +22,8 @@ mkdir -p "$OUT"
 T_SPEED=${T_SPEED:-75}
 T_DEMO=${T_DEMO:-170}
 T_ABL=${T_ABL:-240}
+STEPS=${STEPS:-"1 2 3 4"}  # e.g. STEPS="1 3" for the environment and the demo only
+want() { [[ " $STEPS " == *" $1 "* ]]; }
 if ls .whl/opencv_contrib*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/opencv_contrib*.whl && export PYTHONPATH=/tmp/site
@@ -30,25 +32,33 @@ export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 WT="python3 -m weaktube.cli"
 step() { echo "== $(date +%T) $*"; }
 
+want 1 && {
 step "1. environment"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import sys, torch, cv2, numpy; print('python', sys.version.split()[0], 'torch', \
 torch.__version__, 'cuda', torch.version.cuda, 'cv2', cv2.__version__, 'KCF', \
 hasattr(cv2, 'TrackerKCF_create'), 'numpy', numpy.__version__, 'cpus', __import__('os').cpu_count())"
+}
 
+want 2 && {
 step "2. speed fp32 / fp16 autocast"
 timeout "$T_SPEED" python3 benchmarks/speed.py --device cuda --threads 8 --repeats 10 \
     --train-steps 10 --out "$OUT/speed_cuda_fp32.json" 2>&1 | tail -14
 timeout "$T_SPEED" python3 benchmarks/speed.py --device cuda --amp --threads 8 --repeats 10 \
     --train-steps 10 --out "$OUT/speed_cuda_amp.json" 2>&1 | tail -14
+}
 
+want 3 && {
 step "3. weaktube demo --device cuda"
 t0=$(date +%s)
 timeout "$T_DEMO" $WT demo --device cuda --out /tmp/gpu_demo --seed 0 > "$OUT/demo.log" 2>&1
 echo "demo exit $? after $(( $(date +%s) - t0 )) s"
 grep -v "/s\]\|/s, \|clips/s\]\|video/s\]" "$OUT/demo.log" | tail -30
 cp /tmp/gpu_demo/results.json "$OUT/demo_results.json" 2>/dev/null
+cp /tmp/gpu_demo/train/metrics.jsonl "$OUT/demo_metrics.jsonl" 2>/dev/null
+}
 
+want 4 && {
 step "4. ablation B->A, seed 3, on the GPU"
 t0=$(date +%s)
 timeout "$T_ABL" $WT bench ablation --device cuda --seed 3 --direction 'B->A' \
@@ -57,4 +67,5 @@ timeout "$T_ABL" $WT bench ablation --device cuda --seed 3 --direction 'B->A' \
 echo "ablation exit $? after $(( $(date +%s) - t0 )) s"
 grep -v "/s\]\|/s, \|clips/s\]\|run/s\]" "$OUT/ablation.log" | tail -25
 cp /tmp/gpu_ab/ablation.json "$OUT/ablation.json" 2>/dev/null
+}
 step done

@@ -39,7 +39,9 @@ class DataConfig:
     frame_stride: int = 1  # frames between consecutive frames of a clip
     keyframe_every: int = 1  # candidate training keyframes: every k-th frame
     positive_fraction: float = 0.75  # share of sampled training clips whose keyframe has a box
-    workers: int = 0  # DataLoader worker processes (frames are decoded once, in memory)
+    # DataLoader worker processes (frames are decoded once, in memory, before they fork);
+    # -1 = auto: 0 on the CPU (every core trains), on CUDA min(8, CPUs per GPU - 1)
+    workers: int = -1
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 

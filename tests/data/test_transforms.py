@@ -54,3 +54,14 @@ def test_boxes_pushed_out_are_dropped():
 def test_tensor_layout():
     x = to_tensor_layout(np.zeros((4, 8, 8, 3), np.uint8))
     assert x.shape == (3, 4, 8, 8) and x.dtype == np.float32
+
+
+def test_tensor_layout_equals_normalising_every_pixel():
+    """The lookup-table conversion gives exactly ``(x - mean) / std`` in float32."""
+    from weaktube.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    frames = np.random.default_rng(0).integers(0, 256, (3, 5, 7, 3), dtype=np.uint8)
+    ref = ((frames.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD).transpose(3, 0, 1, 2)
+    x = to_tensor_layout(frames)
+    assert x.flags.c_contiguous
+    np.testing.assert_array_equal(x, ref)

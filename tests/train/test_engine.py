@@ -118,3 +118,39 @@ def test_target_stage_supervises_the_boxed_videos_of_a_mixed_file(tmp_path):
     assert {"sup_key_obj", "sup_key_cls", "sup_clip_obj"} <= logged[True]
     assert {"ncb", "self_key_cls"} & logged[True]  # the weak videos still train weakly
     assert not any(k.startswith("sup_") for k in logged[False])
+
+
+# ------------------------------------------------------------------------ data loader workers
+def test_loader_workers_auto_and_explicit():
+    from weaktube.train.engine import loader_workers
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)  # no GPU needed: nothing runs
+    assert loader_workers(-1, cpu) == 0  # the CPU's cores train
+    assert 0 <= loader_workers(-1, cuda) <= 8
+    assert loader_workers(-1, cuda, world=10_000) == 0  # never below zero
+    assert loader_workers(3, cpu) == 3 and loader_workers(0, cuda) == 0
+    with pytest.raises(ValueError, match="data.workers"):
+        loader_workers(-2, cpu)
+
+
+def test_fit_is_the_same_with_loader_workers(tmp_path):
+    """Each clip's augmentation is seeded by (seed, epoch, index): two worker processes give
+    the same batches, so the same losses, as preparing them in the training process."""
+    import json
+
+    from weaktube.data.synthetic import SynthConfig, generate
+    from weaktube.demo import demo_config
+    from weaktube.train.engine import fit
+
+    data = tmp_path / "data"
+    generate(SynthConfig(**TINY), seed=4, out_dir=data, progress=False)
+    losses = {}
+    for workers in (0, 2):
+        cfg = apply_overrides(demo_config(data), RECIPE)
+        cfg = apply_overrides(cfg, {"data": {"workers": workers}})
+        run = tmp_path / f"w{workers}"
+        fit(cfg, run, progress=False, evaluate_at_end=False)
+        lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        losses[workers] = [x["loss"] for x in lines if "iteration" in x]
+    assert len(losses[0]) == 4
+    assert losses[2] == losses[0]

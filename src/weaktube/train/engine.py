@@ -112,6 +112,20 @@ def average_gradients(model: torch.nn.Module) -> None:
         offset += n
 
 
+def loader_workers(requested: int, device: torch.device, world: int = 1) -> int:
+    """``data.workers`` with ``-1`` (auto) resolved: none on the CPU, where the cores already
+    train (and the tracker's threads share them); on a GPU, where one process cannot prepare
+    clips as fast as the GPU consumes them (61 clips/s without workers against ~1000 clips/s
+    for the demo model's steps on an H100, docs/RESULTS.md), up to 8 per process."""
+    if requested < -1:
+        raise ValueError(f"data.workers must be -1 (auto) or >= 0, got {requested}")
+    if requested >= 0:
+        return requested
+    if device.type == "cpu":
+        return 0
+    return max(0, min(8, (os.cpu_count() or 1) // max(1, world) - 1))
+
+
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -349,6 +363,7 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
     info = setup_distributed(torch.device("cuda" if tc.device != "cpu" and
                                           torch.cuda.is_available() else "cpu"))
     device = resolve_device(tc.device, info.local_rank)
+    workers = loader_workers(cfg.data.workers, device, info.world)
     torch.manual_seed(tc.seed + info.rank)
     ann = AnnotationSet.load(cfg.data.annotations)
     train_ann = ann.split(cfg.data.train_split)
@@ -441,7 +456,7 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
                                                          generator=gen)
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=tc.batch_size, sampler=sampler, drop_last=True,
-            num_workers=cfg.data.workers, collate_fn=collate_clips,
+            num_workers=workers, collate_fn=collate_clips,
             persistent_workers=False, pin_memory=device.type == "cuda")
         t0 = time.perf_counter()
         iteration, means = train_one_epoch(train_model, loss_fn, loader, optimizer, scheduler,
