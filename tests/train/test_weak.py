@@ -154,7 +154,7 @@ def test_boxed_clips_get_the_supervised_terms_and_only_them():
     all_boxed = _loss(model, _boxed(_batch([0, 2, -1, -1]), [True] * 4), off)
     weak_terms = {k: float(v.detach()) for k, v in all_boxed.items() if not k.startswith("sup_")}
     assert all(v == 0.0 for v in weak_terms.values()), weak_terms
-    assert float(all_boxed["sup_key_obj"]) > 0
+    assert float(all_boxed["sup_key_obj"].detach()) > 0
     # none boxed: the weak terms exactly as without the flag
     plain = _loss(model, _batch([0, 2, -1, -1]), WeakConfig(use_trb=False, use_ncb=True))
     flagged = _loss(model, _boxed(_batch([0, 2, -1, -1]), [False] * 4),
