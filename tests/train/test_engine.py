@@ -122,11 +122,14 @@ def test_target_stage_supervises_the_boxed_videos_of_a_mixed_file(tmp_path):
 
 # ------------------------------------------------------------------------ data loader workers
 def test_loader_workers_auto_and_explicit():
+    import os
+
     from weaktube.train.engine import loader_workers
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)  # no GPU needed: nothing runs
     assert loader_workers(-1, cpu) == 0  # the CPU's cores train
-    assert 0 <= loader_workers(-1, cuda) <= 8
+    assert loader_workers(-1, cuda) == max(0, min(8, (os.cpu_count() or 1) - 1))
+    assert loader_workers(-1, cuda, world=2) <= loader_workers(-1, cuda)  # CPUs shared by GPUs
     assert loader_workers(-1, cuda, world=10_000) == 0  # never below zero
     assert loader_workers(3, cpu) == 3 and loader_workers(0, cuda) == 0
     with pytest.raises(ValueError, match="data.workers"):
