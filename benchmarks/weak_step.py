@@ -26,7 +26,7 @@ from weaktube.fileio import atomic_write_json
 from weaktube.losses.detection import total
 from weaktube.model import DetectorConfig, build_detector
 from weaktube.structures import AnnotationSet
-from weaktube.train.checkpoint import load_checkpoint
+from weaktube.train.checkpoint import inference_weights, load_checkpoint
 from weaktube.train.engine import build_model_config, make_optimizer, source_loss
 from weaktube.train.weak import WeakLoss
 
@@ -62,7 +62,7 @@ def main() -> None:
     if a.init:
         ckpt = load_checkpoint(a.init)
         model = build_detector(DetectorConfig.from_dict(ckpt["detector"]))
-        model.load_state_dict(ckpt["model"])
+        model.load_state_dict(inference_weights(ckpt))
     else:
         model = build_detector(build_model_config(cfg, src))
     optimizer = make_optimizer(model, cfg)

@@ -25,7 +25,7 @@ from weaktube.fileio import atomic_write_json
 from weaktube.model import DetectorConfig, build_detector
 from weaktube.model.box_ops import torch_iou_paired
 from weaktube.structures import AnnotationSet
-from weaktube.train.engine import load_checkpoint
+from weaktube.train.checkpoint import inference_weights, load_checkpoint
 from weaktube.train.weak import WeakConfig, run_tracker, select_seeds, top_frame_boxes
 
 
@@ -46,7 +46,7 @@ def measure(ckpt_path: str, ann_path: str, videos: str, clips: int = 128, seed: 
     ckpt = load_checkpoint(ckpt_path)
     dcfg = DetectorConfig.from_dict(ckpt["detector"])
     model = build_detector(dcfg)
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(inference_weights(ckpt))
     model.eval()
     ann = AnnotationSet.load(ann_path).split("train")
     store = FrameStore(videos)

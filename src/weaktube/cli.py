@@ -125,14 +125,14 @@ def cmd_detect(a: argparse.Namespace) -> int:
     from weaktube.infer.detect import detect_frames, detect_videos
     from weaktube.model import DetectorConfig, build_detector
     from weaktube.structures import AnnotationSet
-    from weaktube.train.checkpoint import load_checkpoint
+    from weaktube.train.checkpoint import inference_weights, load_checkpoint
     from weaktube.train.engine import resolve_device
 
     device = resolve_device(a.device)
     ckpt = load_checkpoint(a.checkpoint, map_location=device)
     dcfg = DetectorConfig.from_dict(ckpt["detector"])
     model = build_detector(dcfg).to(device)
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(inference_weights(ckpt))
     frame_stride = ckpt["config"]["data"]["frame_stride"]
     post = postprocess_from_checkpoint(ckpt)
     if a.class_window is not None:

@@ -71,6 +71,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     warmup_iters: int = 100  # linear warm-up, then linear decay to 0 (paper: linear decay)
     grad_clip: float = 10.0  # max gradient norm (0 = off)
+    ema_decay: float = 0.0  # weight average for evaluation/export (0 = off; e.g. 0.998)
     amp: bool = False  # autocast: bf16 on CPU, fp16 (+ GradScaler) on CUDA
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0

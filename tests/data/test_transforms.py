@@ -4,6 +4,7 @@ import numpy as np
 from weaktube.boxes import np_iou
 from weaktube.data.transforms import (
     AugmentConfig,
+    jitter_hue_saturation,
     random_matrix,
     resize_matrix,
     to_tensor_layout,
@@ -65,3 +66,45 @@ def test_tensor_layout_equals_normalising_every_pixel():
     x = to_tensor_layout(frames)
     assert x.flags.c_contiguous
     np.testing.assert_array_equal(x, ref)
+
+
+# ------------------------------------------------------------------ hue / saturation jitter
+def _hsv(frames: np.ndarray) -> np.ndarray:
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2HSV) for f in frames]).astype(np.int64)
+
+
+def test_hue_saturation_off_is_the_identity():
+    frames = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    rng = np.random.default_rng(1)
+    assert jitter_hue_saturation(frames, rng, 0.0, 1.0) is frames
+    assert rng.random() == np.random.default_rng(1).random()  # no draw: old runs unchanged
+
+
+def test_hue_rotation_keeps_value_and_greys_and_is_the_same_on_every_frame():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    frame[:4] = 128  # a grey band: no saturation, no hue to rotate
+    frames = np.stack([frame, frame])
+    hues = set()
+    for seed in range(8):
+        out = jitter_hue_saturation(frames, np.random.default_rng(seed), 0.5, 1.0)
+        assert np.array_equal(out[0], out[1])  # one transform per clip
+        assert np.array_equal(out[:, :4], frames[:, :4])
+        before, after = _hsv(frames), _hsv(out)
+        # brightness (HSV value) survives the round trip to within rounding
+        assert np.abs(after[..., 2] - before[..., 2]).max() <= 2
+        saturated = before[0, 4:, :, 1] > 100
+        shift = (after[0, 4:, :, 0] - before[0, 4:, :, 0]) % 180
+        hues.add(int(np.median(shift[saturated])))
+    assert len(hues) >= 6  # a different rotation per seed, anywhere on the circle
+    assert max(hues) - min(hues) > 60
+
+
+def test_saturation_gain_scales_saturation_only():
+    frames = np.full((1, 4, 4, 3), (200, 120, 80), np.uint8)  # orange, S ~ 153
+    outs = [jitter_hue_saturation(frames, np.random.default_rng(s), 0.0, 2.0) for s in range(6)]
+    sats = [int(_hsv(o)[0, 0, 0, 1]) for o in outs]
+    base = int(_hsv(frames)[0, 0, 0, 1])
+    assert min(sats) < base < max(sats)  # both ways: the gain is log-uniform in [1/2, 2]
+    for o in outs:
+        assert abs(int(_hsv(o)[0, 0, 0, 0]) - int(_hsv(frames)[0, 0, 0, 0])) <= 2  # hue kept

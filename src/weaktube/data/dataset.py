@@ -27,6 +27,7 @@ import torch
 from weaktube.data.transforms import (
     AugmentConfig,
     jitter_color,
+    jitter_hue_saturation,
     random_matrix,
     resize_matrix,
     to_tensor_layout,
@@ -159,6 +160,7 @@ class ClipDataset(torch.utils.data.Dataset):
         clip = warp_frames(frames, m, s)
         if aug:
             clip = jitter_color(clip, rng, aug.color)
+            clip = jitter_hue_saturation(clip, rng, aug.hue, aug.saturation)
         frame_boxes = []
         for f in idx:
             b, _ = video.boxes_at(int(f))

@@ -27,6 +27,8 @@ class AugmentConfig:
     scale: float = 0.1  # max relative zoom in/out (not in the paper; mild, documented)
     hflip: bool = True  # random horizontal flip (actions here are left/right symmetric)
     color: float = 0.15  # brightness/contrast jitter amplitude (not in the paper)
+    hue: float = 0.0  # max hue rotation, fraction of the colour circle (0.5 = any hue; YOWO 0.1)
+    saturation: float = 1.0  # saturation scaled by a factor in [1/s, s] (1 = off; YOWO 1.5)
     time_reverse: float = 0.0  # probability of a time-reversed clip (paper: 1:1 mix on THUMOS)
 
 
@@ -95,6 +97,32 @@ def jitter_color(frames: np.ndarray, rng: np.random.Generator, amount: float) ->
     gain = 1.0 + rng.uniform(-amount, amount)
     bias = rng.uniform(-amount, amount) * 255.0 * 0.5
     return np.clip(frames.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+
+
+def jitter_hue_saturation(frames: np.ndarray, rng: np.random.Generator, hue: float,
+                          saturation: float) -> np.ndarray:
+    """Same hue rotation and saturation gain on every frame: ``[T, H, W, 3]`` uint8 RGB -> uint8.
+
+    ``hue``: the rotation is uniform in ``[-hue, hue]`` of the colour circle (OpenCV's 0..179 hue
+    scale wraps around); ``saturation``: the gain is log-uniform in ``[1/saturation,
+    saturation]``. Luminance structure (shapes, motion) is untouched, colours are not: a
+    detector trained this way cannot lean on its training domain's palette.
+    """
+    if hue <= 0 and saturation <= 1:
+        return frames
+    shift = rng.uniform(-hue, hue) * 180.0 if hue > 0 else 0.0
+    gain = math.exp(rng.uniform(-math.log(saturation), math.log(saturation))) if (
+        saturation > 1) else 1.0
+    # per-level lookup tables: hue shifted with wrap-around, saturation scaled and clipped
+    hue_lut = ((np.arange(256) + round(shift)) % 180).astype(np.uint8)  # hue levels are 0..179
+    sat_lut = np.clip(np.arange(256) * gain, 0, 255).astype(np.uint8)
+    out = np.empty_like(frames)
+    for t, f in enumerate(frames):
+        hsv = cv2.cvtColor(f, cv2.COLOR_RGB2HSV)  # [H, W, 3] uint8, H in 0..179
+        hsv[..., 0] = hue_lut[hsv[..., 0]]
+        hsv[..., 1] = sat_lut[hsv[..., 1]]
+        out[t] = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    return out
 
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255.0

@@ -28,7 +28,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
     Keys: ``model`` (state dict), ``config`` (resolved experiment config as a dict),
     ``detector`` (DetectorConfig as a dict), ``classes``, and for resuming ``optimizer``,
-    ``scheduler``, ``epoch``, ``iteration``, ``rng``.
+    ``scheduler``, ``epoch``, ``iteration``, ``rng``; ``ema`` when ``train.ema_decay`` > 0.
     """
     path = Path(path)
     if not path.is_file():
@@ -40,3 +40,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"checkpoint {str(path)!r}: not a {CHECKPOINT_FORMAT} file")
     return ckpt
+
+
+def inference_weights(ckpt: dict) -> dict[str, torch.Tensor]:
+    """The state dict to detect with, export or start another stage from: the weight average
+    (``ema``) when the run kept one, else the trained weights (``model``, which resuming uses)."""
+    ema = ckpt.get("ema")
+    return ema["state"] if ema else ckpt["model"]

@@ -42,7 +42,8 @@ from weaktube.model import (
 )
 from weaktube.model.anchors import anchors_for
 from weaktube.structures import AnnotationSet
-from weaktube.train.checkpoint import load_checkpoint, save_checkpoint
+from weaktube.train.checkpoint import inference_weights, load_checkpoint, save_checkpoint
+from weaktube.train.ema import ModelEma
 from weaktube.train.weak import WeakLoss
 
 # Model variants selectable by name from configs (``model.variant``): tiny factories.
@@ -150,13 +151,15 @@ def source_loss(model: torch.nn.Module, batch: dict, cfg: ExperimentConfig,
 def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
                     scheduler, device: torch.device, epoch: int, cfg: ExperimentConfig,
                     log_path: Path | None, iteration: int = 0, scaler=None,
-                    progress: bool = True, sync_grads: bool = False
-                    ) -> tuple[int, dict[str, float]]:
+                    progress: bool = True, sync_grads: bool = False,
+                    ema: ModelEma | None = None) -> tuple[int, dict[str, float]]:
     """One pass over ``loader``. Returns the new global iteration and the epoch's mean terms.
 
+    ``ema``: updated from the model's weights after every optimiser step.
     ``sync_grads``: average the gradients over the processes by hand after each backward (for a
     ``loss_fn`` that bypasses the DDP wrapper's forward; see :func:`average_gradients`)."""
     model.train()
+    core = model.module if isinstance(model, DistributedDataParallel) else model
     tc = cfg.train
     sums: dict[str, float] = {}
     steps, nonfinite, skipped, finite_norms, t0, seen = 0, 0, 0, 0, time.perf_counter(), 0
@@ -208,6 +211,8 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
         else:
             optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update(core)
         nonfinite = 0
         iteration += 1
         steps += 1
@@ -306,7 +311,7 @@ def load_initial_weights(model: Detector, ckpt: dict, classes: list[str]) -> Non
     and objectness channels are kept, and its class channels are re-initialised when the class
     lists differ (the paper's transfer settings have different class sets).
     """
-    state = ckpt["model"]
+    state = inference_weights(ckpt)
     own = model.state_dict()
     same_classes = list(ckpt.get("classes", [])) == list(classes)
     a = model.num_anchors
@@ -427,6 +432,9 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
     if info.world > 1:  # every process starts from rank 0's weights
         for tensor in model.state_dict().values():
             dist.broadcast(tensor, 0)
+    ema = ModelEma(model, tc.ema_decay) if tc.ema_decay > 0 else None
+    if ema is not None and ckpt and ckpt.get("ema"):
+        ema.load_state_dict(ckpt["ema"])
     # The target-stage loss calls the detector's sub-forwards (tracking runs between branch 2
     # and the fusion), which DDP's hooks would not see: its gradients are averaged by hand.
     sync_by_hand = info.world > 1 and tc.stage == "target"
@@ -461,7 +469,8 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         t0 = time.perf_counter()
         iteration, means = train_one_epoch(train_model, loss_fn, loader, optimizer, scheduler,
                                            device, epoch, cfg, log_path, iteration, scaler,
-                                           progress and info.main, sync_grads=sync_by_hand)
+                                           progress and info.main, sync_grads=sync_by_hand,
+                                           ema=ema)
         t_train += time.perf_counter() - t0
         history.append({"epoch": epoch, **means})
         if info.main:
@@ -470,7 +479,8 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "iteration": iteration,
                 "config": to_dict(cfg), "detector": dcfg.to_dict(),
-                "classes": list(ann.classes)})
+                "classes": list(ann.classes),
+                **({"ema": ema.state_dict()} if ema is not None else {})})
     if weak_loss is not None:
         weak_loss.close()
     result = {"train_seconds": round(t_train, 1), "epochs": tc.epochs, "iterations": iteration,
@@ -479,6 +489,8 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
               "clips_per_s": (round(float(np.mean([h["clips_per_s"] for h in history]))
                                     * info.world, 2) if history else None),
               **({"tracker": weak_loss.stats} if weak_loss is not None else {})}
+    if ema is not None:  # training is over: evaluate (and hand back) the weight average
+        model.load_state_dict(ema.state)
     if evaluate_at_end and info.main:
         result.update(evaluate_run(model, cfg, ann, out_dir, device, progress))
         atomic_write_json(out_dir / "results.json", result, indent=2)

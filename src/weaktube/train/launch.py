@@ -69,7 +69,7 @@ def run_training(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bo
     (the processes are spawned)."""
     from weaktube.model import DetectorConfig, build_detector
     from weaktube.structures import AnnotationSet
-    from weaktube.train.checkpoint import load_checkpoint
+    from weaktube.train.checkpoint import inference_weights, load_checkpoint
     from weaktube.train.engine import evaluate_run, fit, resolve_device
 
     procs = cfg.train.procs
@@ -92,7 +92,7 @@ def run_training(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bo
     if evaluate_at_end:
         ckpt = load_checkpoint(out_dir / "last.pt")
         model = build_detector(DetectorConfig.from_dict(ckpt["detector"]))
-        model.load_state_dict(ckpt["model"])
+        model.load_state_dict(inference_weights(ckpt))
         threads = torch.get_num_threads()
         torch.set_num_threads(threads_per_proc(cfg) * procs)
         try:

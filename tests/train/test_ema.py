@@ -1,0 +1,101 @@
+"""``ModelEma``: the warm-up ramp, the update rule, integer buffers, and a run that keeps one
+(checkpointed, resumed to the same numbers, and what ``detect`` / ``--init`` load)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from weaktube.config import apply_overrides
+from weaktube.train.checkpoint import inference_weights, load_checkpoint
+from weaktube.train.ema import ModelEma
+
+
+def _net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+
+
+def test_decay_ramps_up_to_its_ceiling():
+    ema = ModelEma(_net(), 0.99)
+    seen = []
+    for _ in range(2000):
+        seen.append(ema.current_decay())
+        ema.updates += 1
+    assert seen[0] == pytest.approx(0.1)  # (1 + 0) / (10 + 0): the first step mostly copies
+    assert all(b >= a for a, b in zip(seen, seen[1:]))
+    assert seen[-1] == 0.99
+
+
+def test_update_moves_each_float_tensor_by_one_minus_decay_and_copies_integers():
+    net = _net()
+    ema = ModelEma(net, 0.9)
+    ema.updates = 10_000  # past the ramp: d = 0.9
+    old = {k: v.clone() for k, v in ema.state.items()}
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    net.train()
+    net(torch.randn(5, 3))  # batch-norm statistics and num_batches_tracked change
+    ema.update(net)
+    new = net.state_dict()
+    for k, v in ema.state.items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, 0.9 * old[k] + 0.1 * new[k])
+        else:
+            assert torch.equal(v, new[k])
+    assert int(ema.state["1.num_batches_tracked"]) == 1
+    same = ModelEma(net, 0.9)
+    same.update(net)  # averaging a model with itself leaves it as it is
+    for k, v in same.state.items():
+        assert torch.equal(v, new[k])
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0, -0.5])
+def test_bad_decay_is_refused(decay):
+    with pytest.raises(ValueError, match="ema_decay"):
+        ModelEma(_net(), decay)
+
+
+def test_inference_weights_prefer_the_average():
+    assert inference_weights({"model": {"w": 1}}) == {"w": 1}
+    assert inference_weights({"model": {"w": 1}, "ema": {"state": {"w": 2}}}) == {"w": 2}
+
+
+def test_fit_keeps_checkpoints_and_resumes_the_average(tmp_path, monkeypatch):
+    """Two epochs in one go and one + one (a killed run resumed) give the same average; the
+    checkpoint keeps the trained weights for resuming next to it."""
+    from tests.train.test_engine import RECIPE, TINY
+    from weaktube.data.synthetic import SynthConfig, generate
+    from weaktube.demo import demo_config
+    from weaktube.train.engine import fit
+
+    data = tmp_path / "data"
+    generate(SynthConfig(**TINY), seed=5, out_dir=data, progress=False)
+    cfg = apply_overrides(demo_config(data), RECIPE)
+    cfg = apply_overrides(cfg, {"train": {"ema_decay": 0.9, "epochs": 2}})
+    fit(cfg, tmp_path / "whole", progress=False, evaluate_at_end=False)
+    import weaktube.train.engine as engine
+
+    save = engine.save_checkpoint
+
+    def save_then_die(path, state):  # the run is killed right after its first checkpoint
+        save(path, state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, tmp_path / "split", progress=False, evaluate_at_end=False)
+    assert load_checkpoint(tmp_path / "split" / "last.pt")["ema"]["updates"] == 4
+    monkeypatch.setattr(engine, "save_checkpoint", save)
+    fit(cfg, tmp_path / "split", progress=False, evaluate_at_end=False)  # resumes epoch 1
+    whole = load_checkpoint(tmp_path / "whole" / "last.pt")
+    split = load_checkpoint(tmp_path / "split" / "last.pt")
+    assert whole["ema"]["updates"] == split["ema"]["updates"] == whole["iteration"] == 8
+    for k, v in whole["ema"]["state"].items():
+        torch.testing.assert_close(split["ema"]["state"][k], v)
+    assert inference_weights(whole) is whole["ema"]["state"]
+    differs = [k for k, v in whole["model"].items()
+               if v.is_floating_point() and not torch.equal(v, whole["ema"]["state"][k])]
+    assert differs  # the average is not the last weights
