@@ -91,3 +91,8 @@ def test_bench_ablation_threads_reach_the_runs(monkeypatch, tmp_path, capsys):
     assert seen["overrides"] == {"train": {"threads": 1}} and seen["seeds"] == [1]
     assert main(["bench", "ablation", "--quick", "--out", str(tmp_path)]) == 0
     assert seen["overrides"] is None and seen["seeds"] == [0] and seen["quick"]
+    # --set: a variant of the whole suite (any config key), merged with --threads
+    assert main(["bench", "ablation", "--set", "data.augment.hue=0.5", "--set",
+                 "train.ema_decay=0.998", "--threads", "1", "--out", str(tmp_path)]) == 0
+    assert seen["overrides"] == {"data": {"augment": {"hue": 0.5}},
+                                 "train": {"ema_decay": 0.998, "threads": 1}}

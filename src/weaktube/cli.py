@@ -234,6 +234,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def cmd_bench_ablation(a: argparse.Namespace) -> int:
+    from weaktube.config import parse_set
     from weaktube.experiments.ablation import (
         format_checks,
         format_table,
@@ -242,10 +243,10 @@ def cmd_bench_ablation(a: argparse.Namespace) -> int:
     )
 
     seeds = a.seed if a.seed else ([0] if a.quick else [0, 1])
+    overrides = parse_set(a.set + ([f"train.threads={a.threads}"] if a.threads else []))
     result = run_ablation(Path(a.out), a.preset, seeds, a.quick, device=a.device,
                           only=a.only or None, progress=True,
-                          directions=a.direction or None,
-                          overrides={"train": {"threads": a.threads}} if a.threads else None)
+                          directions=a.direction or None, overrides=overrides or None)
     print(format_table(result.rows))
     print(format_checks(result.checks))
     print(f"wall time {result.wall_seconds:.0f} s; results in {Path(a.out) / 'ablation.json'}")
@@ -347,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ab.add_argument("--threads", type=int, default=0, help="torch CPU threads per run (0: "
                     "torch's default); e.g. 1 to run one seed per core in two processes")
+    ab.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a key of every run's config, e.g. data.augment.hue=0.5 "
+                    "(repeatable; a variant of the suite: give it its own --out)")
     ab.add_argument("--json", action="store_true", help="last stdout line: {\"rows\": ...}")
     ab.add_argument("--out", default="runs/ablation")
     ab.set_defaults(func=cmd_bench_ablation)
