@@ -200,6 +200,12 @@ def test_config_differences():
     want = {"train": {"lr": 0.002, "device": "cuda", "epochs": 2}, "new_key": 2,
             "model": {"overrides": {"a": 2}}}
     assert abl.config_differences(saved, want) == ["model.overrides", "train.lr"]
+    # a field added to the schema after the run was made: equal to its default -> the run's
+    # behaviour, no difference; anything else (a variant of the suite) -> a difference
+    old_run = {"train": {"lr": 0.002}}
+    assert abl.config_differences(old_run, {"train": {"lr": 0.002, "ema_decay": 0.0}}) == []
+    assert abl.config_differences(old_run, {"train": {"lr": 0.002, "ema_decay": 0.99}}) == [
+        "train.ema_decay"]
 
 
 # --------------------------------------------------------------------- driver with a stand-in fit

@@ -376,12 +376,15 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 
 def config_differences(saved: dict, expected: dict) -> list[str]:
-    """Keys (``a.b.c``) present in both flattened configs whose values differ, except
-    :data:`RESUME_IGNORED_KEYS`. Keys present on one side only (a field added to the config
-    schema since) are not differences."""
+    """Keys (``a.b.c``) of the flattened configs whose values differ, except
+    :data:`RESUME_IGNORED_KEYS`. A key the saved run lacks (a field added to the config schema
+    since) counts as its :class:`ExperimentConfig` default, which is the behaviour the run was
+    made with; a key only the saved run has (a field removed since) is ignored."""
     a = _flatten(json.loads(json.dumps(saved)))
     b = _flatten(json.loads(json.dumps(expected)))
-    return sorted(k for k in a.keys() & b.keys() if k not in RESUME_IGNORED_KEYS and a[k] != b[k])
+    defaults = _flatten(json.loads(json.dumps(to_dict(ExperimentConfig()))))
+    return sorted(k for k in b if k not in RESUME_IGNORED_KEYS and (
+        (k in a and a[k] != b[k]) or (k not in a and k in defaults and b[k] != defaults[k])))
 
 
 def check_run_folder(folder: Path, cfg: ExperimentConfig) -> None:
