@@ -15,12 +15,15 @@ from weaktube.fileio import atomic_write_json
 # Sized to fit 10 minutes on an idle 2-core CPU (18k clips, ~7.5 min of training); batch 8: the
 # from-scratch network learns more per clip from more, smaller steps; bf16 autocast (amp): ~1.35x
 # the clips per second of fp32 on this CPU, spent on 12 epochs instead of 8 (docs/RESULTS.md §1).
+# Hue/saturation jitter (YOWO's 0.1 / 1.5) and a weight average (decay 0.998) were chosen on
+# held-out data (the seed-1 demo benchmark, benchmarks/recipe_check.py; docs/RESULTS.md §1).
 DEMO_OVERRIDES: dict = {
     "model": {"variant": "demo", "clip_len": 8, "img_size": 128, "num_anchors": 5},
-    "data": {"frame_stride": 2, "keyframe_every": 1, "positive_fraction": 0.75},
+    "data": {"frame_stride": 2, "keyframe_every": 1, "positive_fraction": 0.75,
+             "augment": {"hue": 0.1, "saturation": 1.5}},
     "train": {"epochs": 12, "clips_per_epoch": 1536, "batch_size": 8, "optimizer": "adamw",
               "lr": 0.002, "global_lr_ratio": 1.0, "weight_decay": 0.01,
-              "warmup_iters": 50, "log_every": 20, "amp": True},
+              "warmup_iters": 50, "log_every": 20, "amp": True, "ema_decay": 0.998},
 }
 
 # Bench preset: more data, longer training (benchmarks, not `make demo`).

@@ -113,16 +113,16 @@ def jitter_hue_saturation(frames: np.ndarray, rng: np.random.Generator, hue: flo
     shift = rng.uniform(-hue, hue) * 180.0 if hue > 0 else 0.0
     gain = math.exp(rng.uniform(-math.log(saturation), math.log(saturation))) if (
         saturation > 1) else 1.0
-    # per-level lookup tables: hue shifted with wrap-around, saturation scaled and clipped
-    hue_lut = ((np.arange(256) + round(shift)) % 180).astype(np.uint8)  # hue levels are 0..179
-    sat_lut = np.clip(np.arange(256) * gain, 0, 255).astype(np.uint8)
-    out = np.empty_like(frames)
-    for t, f in enumerate(frames):
-        hsv = cv2.cvtColor(f, cv2.COLOR_RGB2HSV)  # [H, W, 3] uint8, H in 0..179
-        hsv[..., 0] = hue_lut[hsv[..., 0]]
-        hsv[..., 1] = sat_lut[hsv[..., 1]]
-        out[t] = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-    return out
+    # one lookup table per HSV channel: hue shifted with wrap-around (levels 0..179), saturation
+    # scaled and clipped, value kept; all frames in one call each ([T, H, W, 3] -> [T*H, W, 3])
+    lut = np.empty((256, 1, 3), np.uint8)
+    lut[:, 0, 0] = (np.arange(256) + round(shift)) % 180
+    lut[:, 0, 1] = np.clip(np.arange(256) * gain, 0, 255).astype(np.uint8)
+    lut[:, 0, 2] = np.arange(256)
+    t, h, w, _ = frames.shape
+    hsv = cv2.cvtColor(np.ascontiguousarray(frames).reshape(t * h, w, 3), cv2.COLOR_RGB2HSV)
+    rgb = cv2.cvtColor(cv2.LUT(hsv, lut), cv2.COLOR_HSV2RGB)
+    return rgb.reshape(t, h, w, 3)
 
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255.0

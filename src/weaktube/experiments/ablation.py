@@ -489,9 +489,11 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
     # the tables score each clip's own detections (the paper's frame-mAP): no class pooling over
     # neighbouring keyframes, so the rows measure training alone (and match earlier suites)
     # and in float32 (amp off), as every number of docs/RESULTS.md §8, whatever the budgets
+    # (and without the demo recipe's later additions: hue/saturation jitter, weight average)
     base = apply_overrides(demo_config(data.root, preset, device),
                            {"eval": {"postprocess": {"class_window_s": 0.0}},
-                            "train": {"amp": False}})
+                            "train": {"amp": False, "ema_decay": 0.0},
+                            "data": {"augment": {"hue": 0.0, "saturation": 1.0}}})
     if overrides:
         base = apply_overrides(base, overrides)
     source_ann = AnnotationSet.load(data.source)

@@ -218,7 +218,9 @@ class Detector(nn.Module):
         [B, N, D', H', W'])``. With :meth:`forward_global` this is :meth:`forward` in two steps,
         so that work needing the per-frame boxes (the tracker of the target stage) can run while
         branches 1 + 3 compute."""
-        clip = self._prepare(clip)
+        return self._location(self._prepare(clip))
+
+    def _location(self, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s50 = self.loc_backbone(clip)  # [B, D', N, H', W']
         frames = self.frame_head(s50)  # [B, N, A, 5, H', W']
         return frames, s50.transpose(1, 2)  # [B, D', N, H', W'] -> [B, N, D', H', W']
@@ -247,8 +249,9 @@ class Detector(nn.Module):
 
     def forward_intermediates(self, clip: torch.Tensor) -> DetectorIntermediates:
         """Like :meth:`forward`, also returning F11, F01, FB and FC."""
-        frames, frame_features = self.forward_location(clip)
-        key, f11, f01, fb, fc = self._global(self._prepare(clip), frames)
+        clip = self._prepare(clip)  # once for both branches (a copy on the CPU)
+        frames, frame_features = self._location(clip)
+        key, f11, f01, fb, fc = self._global(clip, frames)
         out = DetectorOutput(key=key, frames=frames, frame_features=frame_features)
         return DetectorIntermediates(output=out, f11=f11, f01=f01, fb=fb, fc=fc)
 

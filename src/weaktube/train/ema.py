@@ -29,12 +29,15 @@ class ModelEma:
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
         d = self.current_decay()
+        shadows, current = [], []
         for k, v in model.state_dict().items():
             shadow = self.state[k]
             if shadow.is_floating_point():
-                shadow.lerp_(v.detach().to(shadow.dtype), 1.0 - d)
+                shadows.append(shadow)
+                current.append(v.detach())
             else:
                 shadow.copy_(v)
+        torch._foreach_lerp_(shadows, current, 1.0 - d)  # one fused pass over all tensors
         self.updates += 1
 
     def state_dict(self) -> dict:
