@@ -82,6 +82,11 @@ class TrainConfig:
     procs: int = 1  # CPU processes training together (DDP over gloo, weaktube.train.launch);
     # GPUs: torchrun instead
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"train.ema_decay={self.ema_decay}: expected 0 <= decay < 1 "
+                             "(0 = no weight average)")
+
 
 @dataclass
 class EvalConfig:
@@ -122,7 +127,10 @@ def apply_overrides(cfg: Any, overrides: dict, where: str = "") -> Any:
             changes[key] = apply_overrides(cur, val, path)
         else:
             changes[key] = _coerce(val, hints[key], path)
-    return dataclasses.replace(cfg, **changes)
+    try:
+        return dataclasses.replace(cfg, **changes)
+    except ValueError as e:  # a config dataclass's own check (``__post_init__``) refused a value
+        raise ConfigError(str(e)) from None
 
 
 def _coerce(val: Any, typ: Any, path: str) -> Any:

@@ -1,5 +1,6 @@
 import cv2
 import numpy as np
+import pytest
 
 from weaktube.boxes import np_iou
 from weaktube.data.transforms import (
@@ -108,3 +109,13 @@ def test_saturation_gain_scales_saturation_only():
     assert min(sats) < base < max(sats)  # both ways: the gain is log-uniform in [1/2, 2]
     for o in outs:
         assert abs(int(_hsv(o)[0, 0, 0, 0]) - int(_hsv(frames)[0, 0, 0, 0])) <= 2  # hue kept
+
+
+@pytest.mark.parametrize("field,value", [("hue", -0.1), ("hue", 0.6), ("saturation", 0.5)])
+def test_bad_hue_or_saturation_is_refused_with_its_name(field, value):
+    from weaktube.config import ConfigError, ExperimentConfig, apply_overrides
+
+    with pytest.raises(ValueError, match=f"data.augment.{field}"):
+        AugmentConfig(**{field: value})
+    with pytest.raises(ConfigError, match=f"data.augment.{field}"):  # the CLI's clean error
+        apply_overrides(ExperimentConfig(), {"data": {"augment": {field: value}}})

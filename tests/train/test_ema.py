@@ -58,6 +58,14 @@ def test_bad_decay_is_refused(decay):
         ModelEma(_net(), decay)
 
 
+@pytest.mark.parametrize("decay", [1.0, -0.1])
+def test_bad_decay_in_the_config_is_a_config_error(decay):
+    from weaktube.config import ConfigError, ExperimentConfig
+
+    with pytest.raises(ConfigError, match="train.ema_decay"):
+        apply_overrides(ExperimentConfig(), {"train": {"ema_decay": decay}})
+
+
 def test_inference_weights_prefer_the_average():
     assert inference_weights({"model": {"w": 1}}) == {"w": 1}
     assert inference_weights({"model": {"w": 1}, "ema": {"state": {"w": 2}}}) == {"w": 2}

@@ -31,6 +31,14 @@ class AugmentConfig:
     saturation: float = 1.0  # saturation scaled by a factor in [1/s, s] (1 = off; YOWO 1.5)
     time_reverse: float = 0.0  # probability of a time-reversed clip (paper: 1:1 mix on THUMOS)
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.hue <= 0.5:
+            raise ValueError(f"data.augment.hue={self.hue}: expected 0..0.5 (a fraction of the "
+                             "colour circle; 0.5 = any hue, 0 = off)")
+        if self.saturation < 1.0:
+            raise ValueError(f"data.augment.saturation={self.saturation}: expected >= 1 (the "
+                             "gain is drawn from [1/s, s]; 1 = off)")
+
 
 def resize_matrix(width: int, height: int, size: int) -> np.ndarray:
     """``[2, 3]`` affine that stretches a ``width x height`` frame onto ``size x size``."""
