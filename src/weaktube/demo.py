@@ -12,7 +12,8 @@ from weaktube.config import ExperimentConfig, apply_overrides
 from weaktube.fileio import atomic_write_json
 
 # The demo's training recipe, as overrides of the defaults (the same shape as a configs/ YAML).
-# Sized to fit 10 minutes on an idle 2-core CPU (18k clips, ~7.5 min of training); batch 8: the
+# Sized for ~10 minutes on an idle 2-core CPU (18k clips, 9-11 min of training depending on
+# the machine's speed that day, docs/RESULTS.md §1 sessions 5-7); batch 8: the
 # from-scratch network learns more per clip from more, smaller steps; bf16 autocast (amp): ~1.35x
 # the clips per second of fp32 on this CPU, spent on 12 epochs instead of 8 (docs/RESULTS.md §1).
 # Hue/saturation jitter (YOWO's 0.1 / 1.5) and a weight average (decay 0.998) were chosen on

@@ -54,7 +54,7 @@ def test_update_moves_each_float_tensor_by_one_minus_decay_and_copies_integers()
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, -0.5])
 def test_bad_decay_is_refused(decay):
-    with pytest.raises(ValueError, match="ema_decay"):
+    with pytest.raises(ValueError, match="decay"):
         ModelEma(_net(), decay)
 
 

@@ -17,7 +17,7 @@ class ModelEma:
 
     def __init__(self, model: torch.nn.Module, decay: float):
         if not 0.0 < decay < 1.0:
-            raise ValueError(f"train.ema_decay={decay}: expected 0 < decay < 1 (0 turns EMA off)")
+            raise ValueError(f"ModelEma: decay={decay}, expected 0 < decay < 1")
         self.decay = decay
         self.updates = 0
         self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
