@@ -72,7 +72,8 @@ class TrainConfig:
     warmup_iters: int = 100  # linear warm-up, then linear decay to 0 (paper: linear decay)
     grad_clip: float = 10.0  # max gradient norm (0 = off)
     ema_decay: float = 0.0  # weight average for evaluation/export (0 = off; e.g. 0.998)
-    amp: bool = False  # autocast: bf16 on CPU, fp16 (+ GradScaler) on CUDA
+    amp: bool | str = False  # autocast: bf16 on CPU, fp16 (+ GradScaler) on CUDA; "auto" = on
+    # where the hardware makes it fast (CUDA, or a CPU with AVX-512 BF16 / AMX), else fp32
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0
     log_every: int = 10  # iterations between metric lines
@@ -83,6 +84,8 @@ class TrainConfig:
     # GPUs: torchrun instead
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.amp, bool) or self.amp == "auto"):
+            raise ValueError(f"train.amp={self.amp!r}: expected true, false or auto")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"train.ema_decay={self.ema_decay}: expected 0 <= decay < 1 "
                              "(0 = no weight average)")

@@ -24,7 +24,7 @@ DEMO_OVERRIDES: dict = {
              "augment": {"hue": 0.1, "saturation": 1.5}},
     "train": {"epochs": 12, "clips_per_epoch": 1536, "batch_size": 8, "optimizer": "adamw",
               "lr": 0.002, "global_lr_ratio": 1.0, "weight_decay": 0.01,
-              "warmup_iters": 50, "log_every": 20, "amp": True, "ema_decay": 0.998},
+              "warmup_iters": 50, "log_every": 20, "amp": "auto", "ema_decay": 0.998},
 }
 
 # Bench preset: more data, longer training (benchmarks, not `make demo`).
@@ -80,6 +80,7 @@ def run_demo(out: Path, seed: int = 0, preset: str = "demo", device: str = "auto
         "preset": preset, "seed": seed, "metrics": metrics,
         "per_class_ap": result.get("per_class_ap"),
         "train_seconds": result["train_seconds"], "clips_per_s": result["clips_per_s"],
+        "autocast": result.get("autocast"),
         "synth_seconds": round(t_synth, 1),
         "total_seconds": round(time.perf_counter() - t0, 1),
         "config": dataclasses.asdict(cfg), "rendered_video": str(render_path),
@@ -101,6 +102,7 @@ def _print_table(summary: dict, classes: list[str]) -> None:
     for key in ("video_mAP@0.2", "video_mAP@0.5", "temporal_mAP@0.5"):
         if key in m:
             print(f"{key:<20} {m[key]:>10.1f}")
-    print(f"training time {summary['train_seconds']:.0f} s, {summary['clips_per_s']} clips/s, "
-          f"total {summary['total_seconds']:.0f} s")
+    precision = {True: ", autocast", False: ", float32"}.get(summary.get("autocast"), "")
+    print(f"training time {summary['train_seconds']:.0f} s, {summary['clips_per_s']} clips/s"
+          f"{precision}, total {summary['total_seconds']:.0f} s")
     print(json.dumps({"metrics": m}))

@@ -152,7 +152,8 @@ def test_fit_is_the_same_with_loader_workers(tmp_path):
         cfg = apply_overrides(demo_config(data), RECIPE)
         cfg = apply_overrides(cfg, {"data": {"workers": workers}})
         run = tmp_path / f"w{workers}"
-        fit(cfg, run, progress=False, evaluate_at_end=False)
+        result = fit(cfg, run, progress=False, evaluate_at_end=False)
+        assert result["autocast"] is False  # RECIPE pins fp32
         lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
         losses[workers] = [x["loss"] for x in lines if "iteration" in x]
     assert len(losses[0]) == 4

@@ -44,6 +44,7 @@ from weaktube.model.anchors import anchors_for
 from weaktube.structures import AnnotationSet
 from weaktube.train.checkpoint import inference_weights, load_checkpoint, save_checkpoint
 from weaktube.train.ema import ModelEma
+from weaktube.train.precision import resolve_amp
 from weaktube.train.weak import WeakLoss
 
 # Model variants selectable by name from configs (``model.variant``): tiny factories.
@@ -152,9 +153,12 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
                     scheduler, device: torch.device, epoch: int, cfg: ExperimentConfig,
                     log_path: Path | None, iteration: int = 0, scaler=None,
                     progress: bool = True, sync_grads: bool = False,
-                    ema: ModelEma | None = None) -> tuple[int, dict[str, float]]:
+                    ema: ModelEma | None = None,
+                    amp: bool | None = None) -> tuple[int, dict[str, float]]:
     """One pass over ``loader``. Returns the new global iteration and the epoch's mean terms.
 
+    ``amp``: autocast or not (``None``: ``cfg.train.amp`` resolved for ``device``, see
+    :func:`~weaktube.train.precision.resolve_amp`).
     ``ema``: updated from the model's weights after every optimiser step.
     ``sync_grads``: average the gradients over the processes by hand after each backward (for a
     ``loss_fn`` that bypasses the DDP wrapper's forward; see :func:`average_gradients`)."""
@@ -164,12 +168,13 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
     sums: dict[str, float] = {}
     steps, nonfinite, skipped, finite_norms, t0, seen = 0, 0, 0, 0, time.perf_counter(), 0
     autocast_dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
+    use_amp = resolve_amp(tc.amp, device) if amp is None else amp
     bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not progress,
                dynamic_ncols=True)
     for batch in bar:
         batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
                  for k, v in batch.items()}
-        with torch.autocast(device.type, dtype=autocast_dtype, enabled=tc.amp):
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_amp):
             terms = loss_fn(model, batch)
         loss = total(terms)
         if not finite_everywhere(loss):
@@ -422,7 +427,11 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
     iters_per_epoch = per_rank // tc.batch_size
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, tc.epochs * iters_per_epoch, tc.warmup_iters)
-    scaler = torch.amp.GradScaler("cuda") if tc.amp and device.type == "cuda" else None
+    use_amp = resolve_amp(tc.amp, device)
+    if info.main and progress and tc.amp == "auto":
+        print(f"train.amp=auto: {'autocast' if use_amp else 'float32'} on {device.type}"
+              + ("" if device.type == "cuda" or use_amp else " (this CPU has no native bf16)"))
+    scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
     start_epoch, iteration = 0, 0
     if ckpt:
         model.load_state_dict(ckpt["model"])
@@ -470,7 +479,7 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         iteration, means = train_one_epoch(train_model, loss_fn, loader, optimizer, scheduler,
                                            device, epoch, cfg, log_path, iteration, scaler,
                                            progress and info.main, sync_grads=sync_by_hand,
-                                           ema=ema)
+                                           ema=ema, amp=use_amp)
         t_train += time.perf_counter() - t0
         history.append({"epoch": epoch, **means})
         if info.main:
@@ -484,7 +493,7 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
     if weak_loss is not None:
         weak_loss.close()
     result = {"train_seconds": round(t_train, 1), "epochs": tc.epochs, "iterations": iteration,
-              "history": history,
+              "history": history, "autocast": use_amp,
               # all ranks together (each rank trains at about the same rate)
               "clips_per_s": (round(float(np.mean([h["clips_per_s"] for h in history]))
                                     * info.world, 2) if history else None),
