@@ -75,6 +75,14 @@ def test_missing_checkpoint(tmp_path, capsys):
     assert "x.pt" in capsys.readouterr().err
 
 
+def test_render_needs_one_video(tmp_path):
+    with pytest.raises(SystemExit, match="--render needs --video"):
+        main(["detect", "--checkpoint", str(tmp_path / "x.pt"), "--annotations", "a.json",
+              "--videos", "v", "--render", str(tmp_path / "r.mp4"),
+              "--out", str(tmp_path / "d.json")])
+    assert not (tmp_path / "r.mp4").exists()
+
+
 def test_bench_ablation_threads_reach_the_runs(monkeypatch, tmp_path, capsys):
     """`--threads N` becomes the `train.threads` override of every run of the suite."""
     import weaktube.experiments.ablation as ab

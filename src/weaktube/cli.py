@@ -128,6 +128,8 @@ def cmd_detect(a: argparse.Namespace) -> int:
     from weaktube.train.checkpoint import inference_weights, load_checkpoint
     from weaktube.train.engine import resolve_device
 
+    if a.render and not a.video:
+        raise SystemExit("detect: --render needs --video (one video file or frame folder)")
     device = resolve_device(a.device)
     ckpt = load_checkpoint(a.checkpoint, map_location=device)
     dcfg = DetectorConfig.from_dict(ckpt["detector"])
@@ -169,6 +171,13 @@ def cmd_detect(a: argparse.Namespace) -> int:
     segments.save(segments_path)
     print(f"wrote {len(dets)} detections to {a.out}, {len(tubes)} tubes to {tubes_path}, "
           f"{len(segments)} segments to {segments_path}")
+    if a.render:
+        from weaktube.viz.render import render_tubes
+
+        drawn = render_tubes(a.render, frames, Path(a.video).stem, tubes,
+                             ckpt.get("classes", []), fps=video_fps, min_score=a.render_min_score,
+                             max_tubes=a.render_tubes)
+        print(f"wrote {a.render} ({drawn} tubes drawn)")
     return 0
 
 
@@ -319,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tubes", help="tubes@1 output (default: next to --out)")
     e.add_argument("--segments", help="segments@1 output (default: next to --out)")
     e.add_argument("--out", required=True, help="detections@1 output")
+    e.add_argument("--render", metavar="OUT.mp4",
+                   help="with --video: also write the video with its action tubes drawn")
+    e.add_argument("--render-tubes", type=int, default=5, metavar="K",
+                   help="--render draws the K best tubes (default 5)")
+    e.add_argument("--render-min-score", type=float, default=0.1, metavar="S",
+                   help="--render skips tubes scoring below S (default 0.1)")
     e.set_defaults(func=cmd_detect)
 
     v = sub.add_parser("evaluate", help="frame/video/temporal mAP against ground truth")

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from weaktube.cli import main
+from weaktube.data.video import find_video
 from weaktube.structures import AnnotationSet
 
 
@@ -53,7 +54,18 @@ def test_real_clips_train_detect_link_evaluate_render(shared_data, ucf24_videos,
                  str(tmp_path / "d.tubes.json"), "--segments", str(tmp_path / "d.segments.json"),
                  "--json"]) == 0
 
-    from weaktube.data.video import find_video, read_video
+    # one real video file -> detections, tubes and the video with its tubes drawn
+    clip = find_video(ucf24_videos, "Basketball/v_Basketball_g07_c04")
+    rendered = tmp_path / "tubes.mp4"
+    assert main(["detect", "--checkpoint", str(run / "last.pt"), "--video", str(clip),
+                 "--keyframe-stride", "8", "--device", "cpu", "--render", str(rendered),
+                 "--render-min-score", "0", "--out", str(tmp_path / "one.json")]) == 0
+    assert (tmp_path / "one.tubes.json").is_file()
+    cap = cv2.VideoCapture(str(rendered))
+    expected = ann["Basketball/v_Basketball_g07_c04"].num_frames
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == expected
+
+    from weaktube.data.video import read_video
     from weaktube.structures import Detections
     from weaktube.viz.render import render_video
 

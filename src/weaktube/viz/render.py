@@ -1,15 +1,15 @@
-"""Draw ground truth and detections on frames and write a video (MP4) atomically."""
+"""Draw ground truth, detections or tubes on frames and write a video (MP4) atomically."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import cv2
 import numpy as np
 
 from weaktube.fileio import atomic_path
-from weaktube.structures import Detections, VideoRecord
+from weaktube.structures import Detections, TubePredictions, VideoRecord
 
 GT_COLOUR = (0, 220, 0)  # RGB
 
@@ -24,21 +24,40 @@ def class_colour(label: int) -> tuple[int, int, int]:
 
 def draw_frame(frame: np.ndarray, gt_boxes: np.ndarray, det_boxes: np.ndarray,
                det_labels: np.ndarray, det_scores: np.ndarray,
-               classes: Sequence[str], scale: int = 2) -> np.ndarray:
-    """``[H, W, 3]`` uint8 RGB -> ``[H*scale, W*scale, 3]`` with boxes (pixels of the input)."""
+               classes: Sequence[str], scale: int = 2,
+               tags: Sequence[str] | None = None) -> np.ndarray:
+    """``[H, W, 3]`` uint8 RGB -> ``[H*scale, W*scale, 3]`` with boxes (pixels of the input).
+
+    Each predicted box ``[x1, y1, x2, y2]`` is captioned "class score", prefixed by its
+    ``tags`` entry when given (e.g. a tube's number)."""
     img = cv2.resize(frame, (frame.shape[1] * scale, frame.shape[0] * scale),
                      interpolation=cv2.INTER_NEAREST)
     for b in gt_boxes:
         p = (b * scale).round().astype(int)
         cv2.rectangle(img, (p[0], p[1]), (p[2], p[3]), GT_COLOUR, 1)
-    for b, c, s in zip(det_boxes, det_labels, det_scores):
+    for i, (b, c, s) in enumerate(zip(det_boxes, det_labels, det_scores)):
         p = (b * scale).round().astype(int)
         col = class_colour(int(c))
         cv2.rectangle(img, (p[0], p[1]), (p[2], p[3]), col, 2)
         name = classes[int(c)] if int(c) < len(classes) else str(int(c))
-        cv2.putText(img, f"{name} {s:.2f}", (p[0] + 2, max(p[1] - 3, 10)),
+        text = f"{tags[i]} {name} {s:.2f}" if tags is not None else f"{name} {s:.2f}"
+        cv2.putText(img, text, (p[0] + 2, max(p[1] - 3, 10)),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale / 2 + 0.1, col, 1, cv2.LINE_AA)
     return img
+
+
+def write_video(path: str | os.PathLike, images: Iterable[np.ndarray], size: tuple[int, int],
+                fps: float) -> None:
+    """Write RGB ``images`` (each ``[H, W, 3]`` uint8, ``size`` = (W, H)) as an MP4, atomically."""
+    with atomic_path(path) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if not writer.isOpened():
+            raise RuntimeError(f"cannot open a video writer for {str(path)!r}")
+        try:
+            for img in images:
+                writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()
 
 
 def render_video(path: str | os.PathLike, frames: np.ndarray, video: VideoRecord | None,
@@ -50,18 +69,36 @@ def render_video(path: str | os.PathLike, frames: np.ndarray, video: VideoRecord
     sel = detections.videos == name if name is not None else np.ones(len(detections), bool)
     d_frames, d_scores = detections.frames[sel], detections.scores[sel]
     d_boxes, d_labels = detections.boxes[sel], detections.labels[sel]
-    h, w = frames.shape[1] * scale, frames.shape[2] * scale
-    with atomic_path(path) as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-        if not writer.isOpened():
-            raise RuntimeError(f"cannot open a video writer for {str(path)!r}")
-        try:
-            for f, frame in enumerate(frames):
-                gt = video.boxes_at(f)[0] if video is not None else np.zeros((0, 4))
-                m = np.nonzero((d_frames == f) & (d_scores >= min_score))[0]
-                m = m[np.argsort(-d_scores[m])][:max_per_frame]
-                img = draw_frame(frame, gt, d_boxes[m], d_labels[m], d_scores[m], classes,
-                                 scale)
-                writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-        finally:
-            writer.release()
+
+    def images():
+        for f, frame in enumerate(frames):
+            gt = video.boxes_at(f)[0] if video is not None else np.zeros((0, 4))
+            m = np.nonzero((d_frames == f) & (d_scores >= min_score))[0]
+            m = m[np.argsort(-d_scores[m])][:max_per_frame]
+            yield draw_frame(frame, gt, d_boxes[m], d_labels[m], d_scores[m], classes, scale)
+
+    write_video(path, images(), (frames.shape[2] * scale, frames.shape[1] * scale), fps)
+
+
+def render_tubes(path: str | os.PathLike, frames: np.ndarray, video_name: str,
+                 tubes: TubePredictions, classes: Sequence[str], fps: float = 25.0,
+                 min_score: float = 0.0, max_tubes: int = 10, scale: int = 2) -> int:
+    """Write ``frames [T, H, W, 3]`` with the action tubes of ``video_name`` drawn on them: the
+    ``max_tubes`` best tubes scoring at least ``min_score``, each captioned "#k class score"
+    (k = its rank, 1 = best) in its class colour, in every frame it covers. Returns how many
+    tubes were drawn."""
+    idx = np.nonzero((tubes.videos == video_name) & (tubes.scores >= min_score))[0]
+    idx = idx[np.argsort(-tubes.scores[idx], kind="stable")][:max_tubes]
+    starts = tubes.start_frames[idx]
+    ends = starts + tubes.lengths[idx] if len(idx) else starts
+
+    def images():
+        for f, frame in enumerate(frames):
+            on = np.nonzero((starts <= f) & (f < ends))[0]
+            boxes = np.asarray([tubes.boxes[idx[k]][f - starts[k]] for k in on]).reshape(-1, 4)
+            yield draw_frame(frame, np.zeros((0, 4)), boxes, tubes.labels[idx[on]],
+                             tubes.scores[idx[on]], classes, scale,
+                             tags=[f"#{k + 1}" for k in on])
+
+    write_video(path, images(), (frames.shape[2] * scale, frames.shape[1] * scale), fps)
+    return len(idx)
