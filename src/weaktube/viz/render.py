@@ -41,8 +41,13 @@ def draw_frame(frame: np.ndarray, gt_boxes: np.ndarray, det_boxes: np.ndarray,
         cv2.rectangle(img, (p[0], p[1]), (p[2], p[3]), col, 2)
         name = classes[int(c)] if int(c) < len(classes) else str(int(c))
         text = f"{tags[i]} {name} {s:.2f}" if tags is not None else f"{name} {s:.2f}"
-        cv2.putText(img, text, (p[0] + 2, max(p[1] - 3, 10)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale / 2 + 0.1, col, 1, cv2.LINE_AA)
+        font_scale = 0.35 * scale / 2 + 0.1
+        org = (p[0] + 2, max(p[1] - 3, 10))
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+        # a dark plate under the caption keeps it legible on any background
+        cv2.rectangle(img, (org[0] - 1, org[1] - th - 1), (org[0] + tw + 1, org[1] + base),
+                      (0, 0, 0), -1)
+        cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, col, 1, cv2.LINE_AA)
     return img
 
 
