@@ -15,7 +15,9 @@ from weaktube.fileio import atomic_write_json
 # Sized for ~10 minutes on an idle 2-core CPU (18k clips, 9-11 min of training depending on
 # the machine's speed that day, docs/RESULTS.md §1 sessions 5-7); batch 8: the
 # from-scratch network learns more per clip from more, smaller steps; bf16 autocast (amp): ~1.35x
-# the clips per second of fp32 on this CPU, spent on 12 epochs instead of 8 (docs/RESULTS.md §1).
+# the clips per second of fp32 on a CPU with native bf16, spent on 12 epochs instead of 8
+# (docs/RESULTS.md §1); "auto" trains in float32 on other CPUs, where bf16 is emulated and
+# ~35x slower (an AVX2-only CPU: ~20 min in float32, docs/RESULTS.md §1 session 8).
 # Hue/saturation jitter (YOWO's 0.1 / 1.5) and a weight average (decay 0.998) were chosen on
 # held-out data (the seed-1 demo benchmark, benchmarks/recipe_check.py; docs/RESULTS.md §1).
 DEMO_OVERRIDES: dict = {
