@@ -81,6 +81,11 @@ def test_render_needs_one_video(tmp_path):
               "--videos", "v", "--render", str(tmp_path / "r.mp4"),
               "--out", str(tmp_path / "d.json")])
     assert not (tmp_path / "r.mp4").exists()
+    for extra, message in ((["--render", "r.avi"], "expected an .mp4 path"),
+                           (["--render", "r.mp4", "--render-tubes", "0"], "expected 1 or more")):
+        with pytest.raises(SystemExit, match=message):
+            main(["detect", "--checkpoint", str(tmp_path / "x.pt"), "--video", "v.mp4",
+                  *extra, "--out", str(tmp_path / "d.json")])
 
 
 def test_bench_ablation_threads_reach_the_runs(monkeypatch, tmp_path, capsys):

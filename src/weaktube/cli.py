@@ -130,6 +130,10 @@ def cmd_detect(a: argparse.Namespace) -> int:
 
     if a.render and not a.video:
         raise SystemExit("detect: --render needs --video (one video file or frame folder)")
+    if a.render and Path(a.render).suffix.lower() != ".mp4":
+        raise SystemExit(f"detect: --render {a.render!r}: expected an .mp4 path")
+    if a.render_tubes < 1:
+        raise SystemExit(f"detect: --render-tubes {a.render_tubes}: expected 1 or more")
     device = resolve_device(a.device)
     ckpt = load_checkpoint(a.checkpoint, map_location=device)
     dcfg = DetectorConfig.from_dict(ckpt["detector"])

@@ -158,3 +158,27 @@ def test_fit_is_the_same_with_loader_workers(tmp_path):
         losses[workers] = [x["loss"] for x in lines if "iteration" in x]
     assert len(losses[0]) == 4
     assert losses[2] == losses[0]
+
+
+def test_resume_in_another_precision_warns(tmp_path):
+    """``train.amp=auto`` resolves per machine: a run resumed where it resolves otherwise says
+    so (the checkpoint records what the epochs so far were trained with)."""
+    from weaktube.data.synthetic import SynthConfig, generate
+    from weaktube.demo import demo_config
+    from weaktube.train.checkpoint import load_checkpoint, save_checkpoint
+    from weaktube.train.engine import fit
+
+    data = tmp_path / "data"
+    generate(SynthConfig(**TINY), seed=4, out_dir=data, progress=False)
+    cfg = apply_overrides(demo_config(data), RECIPE)
+    run = tmp_path / "run"
+    fit(cfg, run, progress=False, evaluate_at_end=False)
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["autocast"] is False
+    ckpt["autocast"] = True  # as if epoch 0 had run on a machine with fast bf16
+    save_checkpoint(run / "last.pt", ckpt)
+    with pytest.warns(UserWarning, match="epochs 0-0 trained with autocast True, resuming "
+                                         "with autocast False"):
+        fit(apply_overrides(cfg, {"train": {"epochs": 2}}), run, progress=False,
+            evaluate_at_end=False)
+    assert load_checkpoint(run / "last.pt")["epoch"] == 1

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from weaktube.structures import TubePredictions
-from weaktube.viz.render import class_colour, render_tubes
+from weaktube.viz.render import class_colour, draw_frame, render_scale, render_tubes
 
 
 def _tubes() -> TubePredictions:
@@ -41,6 +41,32 @@ def test_render_tubes_draws_each_tube_in_the_frames_it_covers(tmp_path, min_scor
     assert _coloured(images[0], colour) < 5
     assert _coloured(images[3], colour) > 50
     assert not list(tmp_path.glob("*.tmp*"))  # written atomically, nothing half-written left
+
+
+def test_empty_tubes_and_bad_k(tmp_path):
+    frames = np.zeros((6, 48, 64, 3), np.uint8)
+    tubes = _tubes()
+    tubes.boxes[0] = np.zeros((0, 4))  # the best tube, empty: skipped, not ranked
+    assert render_tubes(tmp_path / "a.mp4", frames, "v", tubes, ["a", "b"], max_tubes=1) == 1
+    assert _coloured(_read(tmp_path / "a.mp4")[3], class_colour(1)) < 5
+    with pytest.raises(ValueError, match="max_tubes"):
+        render_tubes(tmp_path / "b.mp4", frames, "v", tubes, ["a", "b"], max_tubes=0)
+
+
+def test_a_box_at_the_top_left_keeps_its_caption_inside():
+    """The whole caption is drawn from the image's left edge, not cut off by it."""
+    img = draw_frame(np.zeros((48, 96, 3), np.uint8), np.zeros((0, 4)),
+                     np.array([[-20.0, 0.0, 90.0, 40.0]]), np.array([1]), np.array([0.9]),
+                     ["a", "b"], scale=2)
+    (tw, th), _ = cv2.getTextSize("b 0.90", cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+    band = img[2:th, :170].astype(int)  # caption rows, left of the box's right edge (x 180)
+    cols = np.nonzero((np.abs(band - np.array(class_colour(1))).max(axis=-1) < 60).any(axis=0))[0]
+    assert cols.min() <= 4 and abs(int(cols.max()) - (1 + tw)) <= 3
+
+
+def test_render_scale_follows_the_frame_size():
+    assert render_scale(np.zeros((1, 120, 160, 3), np.uint8)) == 2
+    assert render_scale(np.zeros((1, 1080, 1920, 3), np.uint8)) == 1
 
 
 def test_render_tubes_keeps_the_best_k(tmp_path):

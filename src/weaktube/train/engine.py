@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -431,6 +432,11 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
     if info.main and progress and tc.amp == "auto":
         print(f"train.amp=auto: {'autocast' if use_amp else 'float32'} on {device.type}"
               + ("" if device.type == "cuda" or use_amp else " (this CPU has no native bf16)"))
+    if ckpt and ckpt.get("autocast", use_amp) != use_amp:
+        # train.amp=auto on another machine: the run goes on in the other precision
+        warnings.warn(f"{last}: epochs 0-{ckpt['epoch']} trained with autocast "
+                      f"{ckpt['autocast']}, resuming with autocast {use_amp} "
+                      f"(train.amp={tc.amp!r} on {device.type})", stacklevel=2)
     scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
     start_epoch, iteration = 0, 0
     if ckpt:
@@ -488,7 +494,7 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "iteration": iteration,
                 "config": to_dict(cfg), "detector": dcfg.to_dict(),
-                "classes": list(ann.classes),
+                "classes": list(ann.classes), "autocast": use_amp,
                 **({"ema": ema.state_dict()} if ema is not None else {})})
     if weak_loss is not None:
         weak_loss.close()

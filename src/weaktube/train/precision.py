@@ -3,7 +3,7 @@
 bf16 autocast pays on a CPU only where it has native bf16 arithmetic (AVX-512 BF16 or AMX
 tiles): there oneDNN's bf16 3D convolutions are faster than fp32 (the demo recipe: 32.5 -> 40.7
 clips/s, docs/RESULTS.md §1). Without them (e.g. an AVX2-only CPU) oneDNN emulates bf16 and a
-demo training step runs ~40x slower than in fp32 (docs/RESULTS.md §1, session 8). ``"auto"``
+demo training step runs 31-36x slower than in fp32 (docs/RESULTS.md §1, session 8). ``"auto"``
 therefore turns autocast on for CUDA (fp16) and for such CPUs (bf16), and off elsewhere.
 """
 

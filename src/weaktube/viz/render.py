@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 import cv2
 import numpy as np
 
+from weaktube.data.video import VideoError
 from weaktube.fileio import atomic_path
 from weaktube.structures import Detections, TubePredictions, VideoRecord
 
@@ -41,13 +42,17 @@ def draw_frame(frame: np.ndarray, gt_boxes: np.ndarray, det_boxes: np.ndarray,
         cv2.rectangle(img, (p[0], p[1]), (p[2], p[3]), col, 2)
         name = classes[int(c)] if int(c) < len(classes) else str(int(c))
         text = f"{tags[i]} {name} {s:.2f}" if tags is not None else f"{name} {s:.2f}"
-        font_scale = 0.35 * scale / 2 + 0.1
-        org = (p[0] + 2, max(p[1] - 3, 10))
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+        # readable at any size: 0.45 at 240 output rows (a 120-row video at 2x), ~1.2 at 1080p
+        font_scale = max(0.45, img.shape[0] / 900)
+        thick = 1 if font_scale < 0.8 else 2
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
+        # above the box, kept inside the image (a box at the top or left edge)
+        org = (max(p[0] + 2, 1), max(p[1] - 3, th + 2))
         # a dark plate under the caption keeps it legible on any background
         cv2.rectangle(img, (org[0] - 1, org[1] - th - 1), (org[0] + tw + 1, org[1] + base),
                       (0, 0, 0), -1)
-        cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, col, 1, cv2.LINE_AA)
+        cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, col, thick,
+                    cv2.LINE_AA)
     return img
 
 
@@ -57,7 +62,7 @@ def write_video(path: str | os.PathLike, images: Iterable[np.ndarray], size: tup
     with atomic_path(path) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
         if not writer.isOpened():
-            raise RuntimeError(f"cannot open a video writer for {str(path)!r}")
+            raise VideoError(f"{str(path)!r}: cannot open an MP4 writer there")
         try:
             for img in images:
                 writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
@@ -85,14 +90,24 @@ def render_video(path: str | os.PathLike, frames: np.ndarray, video: VideoRecord
     write_video(path, images(), (frames.shape[2] * scale, frames.shape[1] * scale), fps)
 
 
+def render_scale(frames: np.ndarray, small: int = 480) -> int:
+    """2 for frames whose longer side is under ``small`` pixels (the synthetic 160x120), else 1."""
+    return 2 if max(frames.shape[1], frames.shape[2]) < small else 1
+
+
 def render_tubes(path: str | os.PathLike, frames: np.ndarray, video_name: str,
                  tubes: TubePredictions, classes: Sequence[str], fps: float = 25.0,
-                 min_score: float = 0.0, max_tubes: int = 10, scale: int = 2) -> int:
+                 min_score: float = 0.0, max_tubes: int = 10, scale: int | None = None) -> int:
     """Write ``frames [T, H, W, 3]`` with the action tubes of ``video_name`` drawn on them: the
-    ``max_tubes`` best tubes scoring at least ``min_score``, each captioned "#k class score"
-    (k = its rank, 1 = best) in its class colour, in every frame it covers. Returns how many
-    tubes were drawn."""
-    idx = np.nonzero((tubes.videos == video_name) & (tubes.scores >= min_score))[0]
+    ``max_tubes`` (>= 1) best non-empty tubes scoring at least ``min_score``, each captioned
+    "#k class score" (k = its rank, 1 = best) in its class colour, in every frame it covers,
+    at ``scale`` times the frame size (default :func:`render_scale`). Returns how many tubes
+    were drawn."""
+    if max_tubes < 1:
+        raise ValueError(f"render_tubes: max_tubes must be >= 1, got {max_tubes}")
+    scale = render_scale(frames) if scale is None else scale
+    idx = np.nonzero((tubes.videos == video_name) & (tubes.scores >= min_score)
+                     & (tubes.lengths > 0))[0]
     idx = idx[np.argsort(-tubes.scores[idx], kind="stable")][:max_tubes]
     starts = tubes.start_frames[idx]
     ends = starts + tubes.lengths[idx] if len(idx) else starts
