@@ -27,6 +27,7 @@ from weaktube.data.transforms import AugmentConfig
 from weaktube.infer.link import LinkConfig
 from weaktube.losses.detection import DetectionLossConfig
 from weaktube.model.decode import PostprocessConfig
+from weaktube.train.precision import check_amp
 from weaktube.train.weak import WeakConfig
 
 
@@ -84,8 +85,7 @@ class TrainConfig:
     # GPUs: torchrun instead
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.amp, bool) or self.amp == "auto"):
-            raise ValueError(f"train.amp={self.amp!r}: expected true, false or auto")
+        check_amp(self.amp)
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"train.ema_decay={self.ema_decay}: expected 0 <= decay < 1 "
                              "(0 = no weight average)")

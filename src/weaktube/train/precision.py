@@ -20,14 +20,19 @@ def cpu_has_fast_bf16() -> bool:
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
+def check_amp(amp: object) -> None:
+    """Raise ValueError unless ``amp`` is one of ``train.amp``'s values: true, false or "auto"."""
+    if not (isinstance(amp, bool) or amp == "auto"):
+        raise ValueError(f"train.amp={amp!r}: expected true, false or auto")
+
+
 def resolve_amp(amp: bool | str, device: torch.device) -> bool:
     """``train.amp`` (true, false or "auto") -> whether to autocast on ``device``.
 
     An explicit ``true`` is honoured, with a warning on a CPU without native bf16."""
+    check_amp(amp)
     if amp == "auto":
         return device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
-    if not isinstance(amp, bool):
-        raise ValueError(f"train.amp={amp!r}: expected true, false or auto")
     if amp and device.type == "cpu" and not cpu_has_fast_bf16():
         warnings.warn("train.amp=true on a CPU without AVX-512 BF16 or AMX: bf16 autocast is "
                       "emulated there and training runs many times slower than fp32 "
