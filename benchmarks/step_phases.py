@@ -40,12 +40,13 @@ PHASES = ("data", "forward", "loss", "backward", "grad_norm", "optimizer", "ema"
 
 
 def time_phases(data: Path, steps: int, batch_size: int, bf16: bool, warmup: int = 2,
-                profile: bool = False) -> dict:
+                profile: bool = False, compile_model: bool = False) -> dict:
     cfg = demo_config(data, device="cpu")
     ann = AnnotationSet.load(cfg.data.annotations).split(cfg.data.train_split)
     dcfg = build_model_config(cfg, ann)
     torch.manual_seed(0)
     model = build_detector(dcfg).train()
+    fwd = torch.compile(model) if compile_model else model
     store = FrameStore(cfg.data.videos)
     store.preload(ann)
     dataset = ClipDataset(ann, store, keyframe_index(ann, cfg.data.keyframe_every),
@@ -65,7 +66,7 @@ def time_phases(data: Path, steps: int, batch_size: int, bf16: bool, warmup: int
         batch = collate_clips([dataset[rng.randrange(len(dataset))] for _ in range(batch_size)])
         t.append(time.perf_counter())
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = model(batch["clip"])
+            out = fwd(batch["clip"])
             t.append(time.perf_counter())
             # the loss of the training loop (source_loss runs the forward itself: time it apart)
             terms = source_loss(lambda _clip, o=out: o, batch, cfg, model.anchors,
@@ -105,6 +106,7 @@ def main() -> None:
                     help="repeatable (default: fp32 only)")
     ap.add_argument("--profile", action="store_true",
                     help="print torch.profiler's operator table of the float32 steps")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -115,7 +117,8 @@ def main() -> None:
            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
     for precision in a.precision or ["fp32"]:
         res[precision] = time_phases(Path(a.data), a.steps, a.batch_size, precision == "bf16",
-                                     profile=a.profile and precision == "fp32")
+                                     profile=a.profile and precision == "fp32",
+                                     compile_model=a.compile)
         print(precision, json.dumps(res[precision]), flush=True)
     if a.out:
         atomic_write_json(a.out, res, indent=2)

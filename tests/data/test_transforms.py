@@ -5,6 +5,7 @@ import pytest
 from weaktube.boxes import np_iou
 from weaktube.data.transforms import (
     AugmentConfig,
+    jitter_color,
     jitter_hue_saturation,
     random_matrix,
     resize_matrix,
@@ -72,6 +73,26 @@ def test_tensor_layout_equals_normalising_every_pixel():
 # ------------------------------------------------------------------ hue / saturation jitter
 def _hsv(frames: np.ndarray) -> np.ndarray:
     return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2HSV) for f in frames]).astype(np.int64)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_color_jitter_table_equals_the_float32_formula_on_every_level(seed):
+    """The lookup table gives what gain * x + bias, clipped and truncated in float32, gives."""
+    levels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=3)
+    clip = np.concatenate([levels, levels[:, ::-1]])  # [2, 16, 16, 3], every level twice
+    out = jitter_color(clip, np.random.default_rng(seed), 0.5)
+    rng = np.random.default_rng(seed)
+    gain = 1.0 + rng.uniform(-0.5, 0.5)
+    bias = rng.uniform(-0.5, 0.5) * 255.0 * 0.5
+    want = np.clip(clip.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+    assert out.shape == clip.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, want)
+    assert not np.array_equal(out, clip)
+
+
+def test_color_jitter_off_is_the_identity():
+    clip = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    assert jitter_color(clip, np.random.default_rng(0), 0.0) is clip
 
 
 def test_hue_saturation_off_is_the_identity():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from weaktube.model.resnet3d import (
     BackboneConfig,
@@ -110,6 +111,24 @@ def test_conv1_variants():
     assert m.conv1.stride == (2, 2, 2) and m.conv1.padding == (2, 3, 3)
 
 
+def test_stem_without_pool_strides_conv1_by_four_and_keeps_the_output_shape():
+    torch.manual_seed(0)
+    pooled = resnet3d_10(width=8, stem_width=8, temporal_strides=(1, 2, 2, 2)).eval()
+    strided = resnet3d_10(width=8, stem_width=8, temporal_strides=(1, 2, 2, 2),
+                          stem_pool=False).eval()
+    assert strided.conv1.stride == (1, 4, 4) and isinstance(strided.maxpool, nn.Identity)
+    assert pooled.conv1.stride == (1, 2, 2) and isinstance(pooled.maxpool, nn.MaxPool3d)
+    # same parameters (the stride changes nothing stored): weights load either way
+    strided.load_state_dict(pooled.state_dict())
+    x = torch.randn(2, 3, 8, 64, 96)
+    with torch.no_grad():
+        stem = strided.relu(strided.bn1(strided.conv1(x)))
+        y_pooled, y_strided = pooled(x), strided(x)
+    assert stem.shape == (2, 8, 8, 16, 24)  # H, W / 4 straight from conv1
+    assert y_strided.shape == y_pooled.shape == (2, 64, 1, 2, 3)
+    assert torch.isfinite(y_strided).all() and not torch.allclose(y_strided, y_pooled)
+
+
 def test_forward_shapes_default_strides():
     torch.manual_seed(0)
     m = resnet3d_10(width=8, stem_width=8).eval()
@@ -171,6 +190,7 @@ def test_forward_features_is_forward():
         ({"temporal_strides": (1, 3, 1, 1)}, "temporal_strides"),
         ({"conv1_t_size": 4}, "conv1_t_size"),
         ({"shortcut": "C"}, "shortcut"),
+        ({"stem_pool": False, "temporal_strides": (2, 2, 2, 2)}, "stem_pool"),
         ({"depth": 18, "cardinality": 32}, "cardinality"),
         ({"depth": 50, "width": 16, "cardinality": 32}, "inner width"),
     ],

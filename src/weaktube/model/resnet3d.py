@@ -25,7 +25,9 @@ Blocks:
   ResNeXt-50/101 "32x4d" has inner widths 128, 256, 512, 1024 and outputs 2048 channels.
 
 Downsampling: conv1 halves H and W, the 3x3x3 max-pool and the first block of layers 2-4 halve
-H, W and (by default) T. ``temporal_strides`` sets the temporal stride of those four places
+H, W and (by default) T. With ``stem_pool=False`` (not Hara's) conv1 strides 4 spatially and the
+max-pool is gone: the same stem output for ~1/4 of its convolution (the CPU demo variant).
+``temporal_strides`` sets the temporal stride of those four places
 independently (the location branch uses all ones to keep every frame); the spatial stride is
 always 32 in total. Changing a stride does not change any parameter shape, so pretrained weights
 still load.
@@ -61,8 +63,13 @@ class BackboneConfig:
     stem_width: int = 64  # conv1 output channels (Hara: 64 for ResNet and for the old ResNeXt)
     cardinality: int = 1  # 1: ResNet; > 1: ResNeXt bottleneck (groups; needs depth >= 50)
     conv1_t_size: int = 7  # temporal kernel of conv1 (spatial kernel is always 7)
-    conv1_t_stride: int = 1  # temporal stride of conv1 (spatial stride is always 2)
-    # temporal stride of (max-pool, layer2, layer3, layer4); (1, 1, 1, 1) keeps every frame
+    conv1_t_stride: int = 1  # temporal stride of conv1 (spatial stride 2, or 4 without stem_pool)
+    # True: conv1 (spatial stride 2) -> BN -> ReLU -> 3x3x3 max-pool (stride 2), Hara's stem.
+    # False: conv1 strides 4 spatially and there is no max-pool: the same output size for ~1/4
+    # of the stem's convolution and none of its full-resolution BN/ReLU/pool (docs/MODEL.md).
+    stem_pool: bool = True
+    # temporal stride of (max-pool, layer2, layer3, layer4); (1, 1, 1, 1) keeps every frame;
+    # without stem_pool the first one must be 1
     temporal_strides: tuple[int, int, int, int] = (2, 2, 2, 2)
     shortcut: str = "B"  # "B": 1x1x1 conv + BN projection (has weights); "A": zero-padding
     in_channels: int = 3  # input channels (3: RGB; 6: RGB + frame difference, see detector)
@@ -75,6 +82,11 @@ class BackboneConfig:
         if len(self.temporal_strides) != 4 or any(s not in (1, 2) for s in self.temporal_strides):
             raise ValueError(f"BackboneConfig.temporal_strides={self.temporal_strides}: expected "
                              "4 values, each 1 or 2 (max-pool, layer2, layer3, layer4)")
+        if not self.stem_pool and self.temporal_strides[0] != 1:
+            raise ValueError(
+                f"BackboneConfig: stem_pool=False has no max-pool to stride time, but "
+                f"temporal_strides[0]={self.temporal_strides[0]}; set it to 1 (or use "
+                "conv1_t_stride)")
         if self.conv1_t_stride not in (1, 2):
             raise ValueError(
                 f"BackboneConfig.conv1_t_stride={self.conv1_t_stride}: expected 1 or 2")
@@ -237,14 +249,17 @@ class ResNet3d(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.out_channels = cfg.out_channels
+        s = 2 if cfg.stem_pool else 4  # conv1's spatial stride
         self.conv1 = nn.Conv3d(cfg.in_channels, cfg.stem_width,
                                kernel_size=(cfg.conv1_t_size, 7, 7),
-                               stride=(cfg.conv1_t_stride, 2, 2),
+                               stride=(cfg.conv1_t_stride, s, s),
                                padding=(cfg.conv1_t_size // 2, 3, 3), bias=False)
         self.bn1 = nn.BatchNorm3d(cfg.stem_width)
         self.relu = nn.ReLU(inplace=True)
         t_pool, t2, t3, t4 = cfg.temporal_strides
-        self.maxpool = nn.MaxPool3d(kernel_size=3, stride=(t_pool, 2, 2), padding=1)
+        self.maxpool: nn.Module = (
+            nn.MaxPool3d(kernel_size=3, stride=(t_pool, 2, 2), padding=1) if cfg.stem_pool
+            else nn.Identity())
         blocks = STAGE_BLOCKS[cfg.depth]
         strides = [(1, 1, 1), (t2, 2, 2), (t3, 2, 2), (t4, 2, 2)]
         cin = cfg.stem_width
