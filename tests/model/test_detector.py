@@ -285,6 +285,21 @@ def test_frame_diff_option_feeds_branch1_six_channels():
     assert not detector_paper(num_classes=3, anchors=ANCHORS).cls_frame_diff
 
 
+def test_demo_variant_stems():
+    """The demo's branch 1 strides its stem by 4 without max-pool (CPU speed, docs/MODEL.md);
+    branch 2 keeps Hara's stem; the paper's model keeps Hara's on both (Kinetics weights)."""
+    demo = detector_demo(num_classes=3, anchors=ANCHORS)
+    assert not demo.cls_backbone.stem_pool and demo.loc_backbone.stem_pool
+    paper = detector_paper(num_classes=3, anchors=ANCHORS)
+    assert paper.cls_backbone.stem_pool and paper.loc_backbone.stem_pool
+    m = build_detector(demo)
+    assert m.cls_backbone.conv1.stride == (1, 4, 4) and m.loc_backbone.conv1.stride == (1, 2, 2)
+    # a checkpoint's config saved before the option existed rebuilds Hara's stem
+    old = demo.to_dict()
+    del old["cls_backbone"]["stem_pool"], old["loc_backbone"]["stem_pool"]
+    assert DetectorConfig.from_dict(old).cls_backbone.stem_pool
+
+
 def test_paper_variant_on_meta_device_for_flop_counting():
     """benchmarks/speed.py counts FLOPs on the ``meta`` device (no memory, no compute): every
     module must accept meta tensors (the CFAM's autocast switch once refused them)."""
