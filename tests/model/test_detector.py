@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from weaktube.config import apply_overrides
 from weaktube.model import (
     BackboneConfig,
     Detector,
@@ -285,17 +286,20 @@ def test_frame_diff_option_feeds_branch1_six_channels():
     assert not detector_paper(num_classes=3, anchors=ANCHORS).cls_frame_diff
 
 
-def test_demo_variant_stems():
-    """The demo's branch 1 strides its stem by 4 without max-pool (CPU speed, docs/MODEL.md);
-    branch 2 keeps Hara's stem; the paper's model keeps Hara's on both (Kinetics weights)."""
+def test_stem_pool_is_a_config_choice_and_old_configs_rebuild_hara_stems():
+    """Every variant keeps Hara's stem (Kinetics weights; the demo's stride-4 branch-1 stem was
+    measured and not adopted, docs/MODEL.md); ``model.overrides`` can switch it per branch, and
+    a checkpoint's config saved before the option existed rebuilds Hara's stem."""
     demo = detector_demo(num_classes=3, anchors=ANCHORS)
-    assert not demo.cls_backbone.stem_pool and demo.loc_backbone.stem_pool
-    paper = detector_paper(num_classes=3, anchors=ANCHORS)
-    assert paper.cls_backbone.stem_pool and paper.loc_backbone.stem_pool
-    m = build_detector(demo)
+    assert demo.cls_backbone.stem_pool and demo.loc_backbone.stem_pool
+    strided = apply_overrides(demo, {"cls_backbone": {"stem_pool": False}})
+    m = build_detector(strided)
     assert m.cls_backbone.conv1.stride == (1, 4, 4) and m.loc_backbone.conv1.stride == (1, 2, 2)
-    # a checkpoint's config saved before the option existed rebuilds Hara's stem
-    old = demo.to_dict()
+    assert isinstance(m.cls_backbone.maxpool, torch.nn.Identity)
+    with torch.no_grad():
+        out = m.eval()(torch.randn(2, 3, 8, 64, 64))
+    assert out.key.shape == (2, 5, 5 + 3, 2, 2) and torch.isfinite(out.key).all()
+    old = strided.to_dict()
     del old["cls_backbone"]["stem_pool"], old["loc_backbone"]["stem_pool"]
     assert DetectorConfig.from_dict(old).cls_backbone.stem_pool
 

@@ -279,15 +279,14 @@ def build_detector(cfg: DetectorConfig) -> Detector:
 def detector_demo(num_classes: int, anchors: tuple[tuple[float, float], ...],
                   clip_len: int = 8, img_size: int = 128) -> DetectorConfig:
     """CPU-trainable demo: narrow 3D ResNet-10s (branch 1 width 16, branch 2 width 8); branch 1
-    sees the clip and its frame difference (``cls_frame_diff``) through a stride-4 stem without
-    max-pool (``stem_pool=False``: 1.3x the training clips/s, not worse on held-out data;
-    docs/MODEL.md)."""
+    sees the clip and its frame difference (``cls_frame_diff``, docs/MODEL.md). Both keep Hara's
+    stem; branch 1's cheaper stride-4 stem (``cls_backbone.stem_pool=False``, 1.07-1.3x the
+    clips/s) was measured and not adopted (docs/MODEL.md, "The demo's branch-1 stem")."""
     return DetectorConfig(
         num_classes=num_classes, clip_len=clip_len, img_size=img_size, anchors=anchors,
         cls_frame_diff=True,
         cls_backbone=BackboneConfig.resnet(10, width=16, stem_width=16, conv1_t_size=1,
-                                           temporal_strides=(1, 2, 2, 2), in_channels=6,
-                                           stem_pool=False),
+                                           temporal_strides=(1, 2, 2, 2), in_channels=6),
         loc_backbone=BackboneConfig.resnet(10, width=8, stem_width=8, conv1_t_size=1,
                                            temporal_strides=(1, 1, 1, 1)),
         fusion_channels=64, frame_head_channels=32)
