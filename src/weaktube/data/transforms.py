@@ -105,7 +105,7 @@ def jitter_color(frames: np.ndarray, rng: np.random.Generator, amount: float) ->
     gain = 1.0 + rng.uniform(-amount, amount)
     bias = rng.uniform(-amount, amount) * 255.0 * 0.5
     # per-level table, the same float32 arithmetic as on the pixels (clip, then truncate):
-    # one lookup per byte instead of a float32 copy of the clip (~4x less time)
+    # one lookup per byte instead of a float32 copy of the clip (~1.5x faster, RESULTS §1 s. 9)
     lut = np.clip(np.arange(256, dtype=np.float32) * gain + bias, 0, 255).astype(np.uint8)
     t, h, w, c = frames.shape
     out = cv2.LUT(np.ascontiguousarray(frames).reshape(t * h, w, c), lut)  # [T*H, W, C]

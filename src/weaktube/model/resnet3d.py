@@ -26,7 +26,8 @@ Blocks:
 
 Downsampling: conv1 halves H and W, the 3x3x3 max-pool and the first block of layers 2-4 halve
 H, W and (by default) T. With ``stem_pool=False`` (not Hara's) conv1 strides 4 spatially and the
-max-pool is gone: the same stem output for ~1/4 of its convolution (the CPU demo variant).
+max-pool is gone: the same stem output for ~1/4 of its convolution (an option; measured on the
+demo model and not adopted there, docs/MODEL.md).
 ``temporal_strides`` sets the temporal stride of those four places
 independently (the location branch uses all ones to keep every frame); the spatial stride is
 always 32 in total. Changing a stride does not change any parameter shape, so pretrained weights
