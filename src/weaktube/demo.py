@@ -17,8 +17,9 @@ from weaktube.fileio import atomic_write_json
 # from-scratch network learns more per clip from more, smaller steps; bf16 autocast (amp): ~1.35x
 # the clips per second of fp32 on a CPU with native bf16, spent on 12 epochs instead of 8
 # (docs/RESULTS.md §1); "auto" trains in float32 on other CPUs, where bf16 is emulated and
-# 31-36x slower (an AVX2-only CPU: ~20 min in float32, docs/RESULTS.md §1 session 8; half the
-# clips scored 39 instead of 69 on held-out data there, session 9, so the budget stays).
+# 31-36x slower (an AVX2-only CPU: ~20 min in float32, docs/RESULTS.md §1 session 8). Half the
+# clips would fit 10 min there with a cheaper stem, but scored 39 instead of 69 on held-out data
+# (session 9): the budget stays.
 # Hue/saturation jitter (YOWO's 0.1 / 1.5) and a weight average (decay 0.998) were chosen on
 # held-out data (the seed-1 demo benchmark, benchmarks/recipe_check.py; docs/RESULTS.md §1).
 DEMO_OVERRIDES: dict = {
