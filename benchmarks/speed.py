@@ -128,7 +128,8 @@ def forward_times(model: Detector, clip_len: int, size: int, repeats: int,
                 lambda: model.cls_backbone(model.branch1_input(clip_cl)), repeats,
                 device=device)),
             "loc_backbone_s": statistics.median(
-                run_times(lambda: model.loc_backbone(clip_cl), repeats, device=device)),
+                run_times(lambda: model.loc_backbone(model.branch2_input(clip_cl)), repeats,
+                          device=device)),
         }
     model.cpu()
     return out

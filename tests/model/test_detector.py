@@ -216,6 +216,10 @@ def test_input_validation():
         ({"cls_frame_diff": True}, r"set cls_backbone.in_channels=6"),
         ({"cls_backbone": BackboneConfig.resnet(10, width=8, in_channels=6)},
          r"set cls_backbone.in_channels=3"),
+        ({"loc_frame_diff": True}, r"set loc_backbone.in_channels=6"),
+        ({"loc_backbone": BackboneConfig.resnet(10, width=8, temporal_strides=(1, 1, 1, 1),
+                                                in_channels=6)},
+         r"set loc_backbone.in_channels=3"),
     ],
 )
 def test_config_validation(kw, match):
@@ -284,6 +288,34 @@ def test_frame_diff_option_feeds_branch1_six_channels():
     # the demo variant uses it, the paper's model does not (RGB only, as in the paper)
     assert detector_demo(num_classes=3, anchors=ANCHORS).cls_frame_diff
     assert not detector_paper(num_classes=3, anchors=ANCHORS).cls_frame_diff
+
+
+def test_loc_frame_diff_feeds_branch2_six_channels_and_only_branch2():
+    """``loc_frame_diff``: branch 2 sees the clip and its frame difference; branch 1 and the
+    fusion are untouched, and a checkpoint config saved before the option existed rebuilds the
+    RGB-only branch 2."""
+    torch.manual_seed(0)
+    cfg = tiny_config(loc_frame_diff=True,
+                      loc_backbone=BackboneConfig.resnet(10, width=8, stem_width=8,
+                                                         temporal_strides=(1, 1, 1, 1),
+                                                         in_channels=6))
+    model = build_detector(cfg).eval()
+    assert model.loc_backbone.conv1.weight.shape[1] == 6
+    clip = torch.randn(2, 3, 4, 64, 64)
+    with torch.no_grad():
+        inter = model.forward_intermediates(clip)
+        s50 = model.loc_backbone(with_frame_difference(clip))  # [B, D', N, H', W']
+        assert model.branch2_input(clip).shape == (2, 6, 4, 64, 64)
+        assert model.branch1_input(clip).shape == (2, 3, 4, 64, 64)
+        f11 = model.cls_backbone(clip).mean(dim=2)
+    _check_output(inter.output, 2, 4, 2, 3, 64, (2, 2))
+    assert torch.allclose(inter.output.frame_features, s50.transpose(1, 2), atol=1e-5)
+    assert torch.allclose(inter.f11, f11, atol=1e-5)
+    assert torch.isfinite(inter.output.frames).all() and torch.isfinite(inter.output.key).all()
+    old = cfg.to_dict()
+    old.pop("loc_frame_diff")
+    old["loc_backbone"]["in_channels"] = 3
+    assert not DetectorConfig.from_dict(old).loc_frame_diff
 
 
 def test_stem_pool_is_a_config_choice_and_old_configs_rebuild_hara_stems():

@@ -1,6 +1,7 @@
 """The four-branch action detector (SPEC "Network", Fig. 3).
 
-    clip [B, 3, N, H, W]   (branch 1 optionally sees [clip, 4 * frame difference]: 6 channels)
+    clip [B, 3, N, H, W]   (branch 1, and optionally branch 2, may see [clip, 4 * frame
+                            difference]: 6 channels; cls_frame_diff / loc_frame_diff)
       ├─ branch 1: cls_backbone (3D ResNeXt/ResNet, T strided) ─ mean over T' ─> F11 [B, C', H', W']
       └─ branch 2: loc_backbone (3D ResNet, T kept) ─> S50 [B, D', N, H', W']
              └─ branch 4: FrameHead, shared over frames ─> frames [B, N, A, 5, H', W']
@@ -69,6 +70,8 @@ class DetectorConfig:
     # branch 1 input: False = the clip (RGB, the paper); True = the clip and its frame-to-frame
     # difference (TSN's "RGB difference"), 6 channels; cls_backbone.in_channels must match
     cls_frame_diff: bool = False
+    # branch 2 input, the same choice for the location branch; loc_backbone.in_channels must match
+    loc_frame_diff: bool = False
 
     def __post_init__(self) -> None:
         # lists (YAML/JSON) -> tuples, dicts -> BackboneConfig
@@ -101,6 +104,12 @@ class DetectorConfig:
                 f"DetectorConfig: cls_frame_diff={self.cls_frame_diff} feeds branch 1 {want} "
                 f"channels, but cls_backbone.in_channels={self.cls_backbone.in_channels}; "
                 f"set cls_backbone.in_channels={want}")
+        want = 6 if self.loc_frame_diff else 3
+        if self.loc_backbone.in_channels != want:
+            raise ValueError(
+                f"DetectorConfig: loc_frame_diff={self.loc_frame_diff} feeds branch 2 {want} "
+                f"channels, but loc_backbone.in_channels={self.loc_backbone.in_channels}; "
+                f"set loc_backbone.in_channels={want}")
         if self.fusion_channels < 1 or self.frame_head_channels < 1:
             raise ValueError("DetectorConfig: fusion_channels and frame_head_channels must be >= 1")
 
@@ -172,6 +181,12 @@ def with_frame_difference(clip: torch.Tensor) -> torch.Tensor:
     return torch.cat([clip, FRAME_DIFF_GAIN * diff], dim=1)  # -> [B, 6, N, H, W]
 
 
+def _with_diff(clip: torch.Tensor) -> torch.Tensor:
+    """:func:`with_frame_difference`, channels-last on the CPU like every conv input here."""
+    x = with_frame_difference(clip)  # [B, 3, N, H, W] -> [B, 6, N, H, W]
+    return x.contiguous(memory_format=torch.channels_last_3d) if x.device.type == "cpu" else x
+
+
 class Detector(nn.Module):
     """Four-branch detector; see the module docstring for the data flow.
 
@@ -221,7 +236,7 @@ class Detector(nn.Module):
         return self._location(self._prepare(clip))
 
     def _location(self, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        s50 = self.loc_backbone(clip)  # [B, D', N, H', W']
+        s50 = self.loc_backbone(self.branch2_input(clip))  # [B, D', N, H', W']
         frames = self.frame_head(s50)  # [B, N, A, 5, H', W']
         return frames, s50.transpose(1, 2)  # [B, D', N, H', W'] -> [B, N, D', H', W']
 
@@ -233,10 +248,12 @@ class Detector(nn.Module):
     def branch1_input(self, clip: torch.Tensor) -> torch.Tensor:
         """What branch 1 sees: the clip ``[B, 3, N, H, W]``, or with ``cls_frame_diff`` the clip
         and its frame difference ``[B, 6, N, H, W]``."""
-        if not self.cfg.cls_frame_diff:
-            return clip
-        x = with_frame_difference(clip)  # [B, 3, N, H, W] -> [B, 6, N, H, W]
-        return x.contiguous(memory_format=torch.channels_last_3d) if x.device.type == "cpu" else x
+        return _with_diff(clip) if self.cfg.cls_frame_diff else clip
+
+    def branch2_input(self, clip: torch.Tensor) -> torch.Tensor:
+        """What branch 2 sees: the clip, or with ``loc_frame_diff`` the clip and its frame
+        difference (``[B, 3 or 6, N, H, W]``)."""
+        return _with_diff(clip) if self.cfg.loc_frame_diff else clip
 
     def _global(self, clip: torch.Tensor, frames: torch.Tensor):
         s101 = self.cls_backbone(self.branch1_input(clip))  # [B, C', T', H', W']
