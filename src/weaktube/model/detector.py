@@ -98,18 +98,15 @@ class DetectorConfig:
                 f"temporal_strides=(1, 1, 1, 1)), got conv1_t_stride="
                 f"{self.loc_backbone.conv1_t_stride}, temporal_strides="
                 f"{self.loc_backbone.temporal_strides}")
-        want = 6 if self.cls_frame_diff else 3
-        if self.cls_backbone.in_channels != want:
-            raise ValueError(
-                f"DetectorConfig: cls_frame_diff={self.cls_frame_diff} feeds branch 1 {want} "
-                f"channels, but cls_backbone.in_channels={self.cls_backbone.in_channels}; "
-                f"set cls_backbone.in_channels={want}")
-        want = 6 if self.loc_frame_diff else 3
-        if self.loc_backbone.in_channels != want:
-            raise ValueError(
-                f"DetectorConfig: loc_frame_diff={self.loc_frame_diff} feeds branch 2 {want} "
-                f"channels, but loc_backbone.in_channels={self.loc_backbone.in_channels}; "
-                f"set loc_backbone.in_channels={want}")
+        for branch, name, diff, have in (  # frame difference <-> the backbone's in_channels
+                (1, "cls", self.cls_frame_diff, self.cls_backbone.in_channels),
+                (2, "loc", self.loc_frame_diff, self.loc_backbone.in_channels)):
+            want = 6 if diff else 3
+            if have != want:
+                raise ValueError(
+                    f"DetectorConfig: {name}_frame_diff={diff} feeds branch {branch} {want} "
+                    f"channels, but {name}_backbone.in_channels={have}; "
+                    f"set {name}_backbone.in_channels={want}")
         if self.fusion_channels < 1 or self.frame_head_channels < 1:
             raise ValueError("DetectorConfig: fusion_channels and frame_head_channels must be >= 1")
 
