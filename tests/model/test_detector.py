@@ -280,17 +280,17 @@ def test_frame_diff_option_feeds_six_channels_to_its_branch_only(name):
     cfg = tiny_config(**{f"{name}_frame_diff": True, f"{name}_backbone": BackboneConfig.resnet(
         10, width=8, stem_width=8, temporal_strides=strides, in_channels=6)})
     model = build_detector(cfg).eval()
-    six = {"cls": name == "cls", "loc": name == "loc"}
-    assert model.cls_backbone.conv1.weight.shape[1] == (6 if six["cls"] else 3)
-    assert model.loc_backbone.conv1.weight.shape[1] == (6 if six["loc"] else 3)
+    channels = {"cls": 3, "loc": 3} | {name: 6}  # what each branch must see
+    assert model.cls_backbone.conv1.weight.shape[1] == channels["cls"]
+    assert model.loc_backbone.conv1.weight.shape[1] == channels["loc"]
     clip = torch.randn(2, 3, 4, 64, 64)
-    diff = with_frame_difference(clip)  # [B, 3, N, H, W] -> [B, 6, N, H, W]
+    inputs = {3: clip, 6: with_frame_difference(clip)}  # [B, 3, N, H, W] -> [B, 6, N, H, W]
     with torch.no_grad():
         inter = model.forward_intermediates(clip)
-        assert model.branch1_input(clip).shape[1] == (6 if six["cls"] else 3)
-        assert model.branch2_input(clip).shape[1] == (6 if six["loc"] else 3)
-        f11 = model.cls_backbone(diff if six["cls"] else clip).mean(dim=2)
-        s50 = model.loc_backbone(diff if six["loc"] else clip)  # [B, D', N, H', W']
+        assert model.branch1_input(clip).shape[1] == channels["cls"]
+        assert model.branch2_input(clip).shape[1] == channels["loc"]
+        f11 = model.cls_backbone(inputs[channels["cls"]]).mean(dim=2)
+        s50 = model.loc_backbone(inputs[channels["loc"]])  # [B, D', N, H', W']
     _check_output(inter.output, 2, 4, 2, 3, 64, (2, 2))
     assert torch.allclose(inter.f11, f11, atol=1e-5)
     assert torch.allclose(inter.output.frame_features, s50.transpose(1, 2), atol=1e-5)
