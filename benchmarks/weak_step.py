@@ -1,17 +1,20 @@
 """Cost of a target-stage (weak) training step against a source-stage step, same batch size.
 
     python benchmarks/weak_step.py --data DIR [--steps 20] [--batch-size 8] [--tracker kcf]
-        [--out weak_step.json]
+        [--size-teacher] [--out weak_step.json]
 
 DIR is a synthetic benchmark (``weaktube synth --preset demo --out DIR``). Both steps run the
 demo detector on real clips (forward, loss, backward, optimiser step); the weak step includes
 seed selection and the tracker, which runs on a thread while branches 1 + 3 compute.
-Prints the median seconds per step and the ratio (issue target: <= 1.3).
+``--size-teacher``: the weak step also runs the size anchor's frozen teacher (a copy of the
+initial model's branches 2 + 4, ``weak.size_teacher``). Prints the median seconds per step and
+the ratio (issue target: <= 1.3).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import time
@@ -51,11 +54,12 @@ def main() -> None:
     p.add_argument("--tracker", default="kcf")
     p.add_argument("--init", help="a trained source checkpoint: its confident boxes seed the "
                    "tracker (an untrained network has none, and the step would not track)")
+    p.add_argument("--size-teacher", action="store_true", help="weak.size_teacher on")
     p.add_argument("--out")
     a = p.parse_args()
     torch.manual_seed(0)
     cfg = apply_overrides(ExperimentConfig(), DEMO_OVERRIDES)
-    cfg = apply_overrides(cfg, {"weak": {"tracker": a.tracker}})
+    cfg = apply_overrides(cfg, {"weak": {"tracker": a.tracker, "size_teacher": a.size_teacher}})
     data = Path(a.data)
     src = AnnotationSet.load(data / "source.json").split("train")
     tgt = AnnotationSet.load(data / "target_weak.json").split("train")
@@ -80,13 +84,16 @@ def main() -> None:
 
     src_batches, tgt_batches = batches(src, False), batches(tgt, True)
     anchors, k = model.anchors, src.num_classes
-    weak = WeakLoss(cfg.weak, cfg.loss, anchors, src.num_classes)  # same head for both steps
+    teacher = copy.deepcopy(model).eval().requires_grad_(False) if a.size_teacher else None
+    # same head for both steps
+    weak = WeakLoss(cfg.weak, cfg.loss, anchors, src.num_classes, teacher)
     model.train()
     t_src = time_steps(model, lambda m, b: source_loss(m, b, cfg, anchors, k), src_batches,
                        optimizer)[3:]
     t_tgt = time_steps(model, weak, tgt_batches, optimizer)[3:]
     weak.close()
     res = {"batch_size": a.batch_size, "steps": a.steps, "tracker": a.tracker,
+           "size_teacher": a.size_teacher,
            "threads": torch.get_num_threads(), "load_avg_1min": os.getloadavg()[0],
            "source_step_s": statistics.median(t_src), "target_step_s": statistics.median(t_tgt),
            "tracker_jobs": weak.stats["tracker_jobs"],

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from weaktube.boxes import np_iou, np_iou_paired
-from weaktube.model.box_ops import torch_iou, torch_nms
+from weaktube.model.box_ops import torch_iou, torch_nms, with_size_of, xyxy_to_cxcywh
 
 
 def test_iou_known_values():
@@ -23,3 +23,10 @@ def test_nms_keeps_best_and_disjoint():
     scores = torch.tensor([0.5, 0.9, 0.4])
     assert torch_nms(boxes, scores, 0.5).tolist() == [1, 2]
     assert torch_nms(boxes, scores, 0.9).tolist() == [1, 0, 2]
+
+
+def test_with_size_of_keeps_one_centre_and_the_other_size():
+    a = torch.tensor([[0.1, 0.2, 0.3, 0.6]])  # centre (0.2, 0.4)
+    b = torch.tensor([[0.5, 0.5, 0.9, 0.6]])  # size 0.4 x 0.1
+    out = xyxy_to_cxcywh(with_size_of(a, b))
+    torch.testing.assert_close(out, torch.tensor([[0.2, 0.4, 0.4, 0.1]]))

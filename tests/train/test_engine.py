@@ -120,6 +120,48 @@ def test_target_stage_supervises_the_boxed_videos_of_a_mixed_file(tmp_path):
     assert not any(k.startswith("sup_") for k in logged[False])
 
 
+def test_size_teacher_is_the_initial_model_also_after_resume(tmp_path, monkeypatch):
+    """``weak.size_teacher``: the target stage logs the size-anchor terms, and a run killed after
+    its first epoch and resumed trains exactly as one that was not (the teacher is rebuilt from
+    ``train.init``, not from the resumed weights)."""
+    import json
+
+    import weaktube.train.engine as engine
+    from weaktube.data.synthetic import SynthConfig, generate
+    from weaktube.demo import demo_config
+    from weaktube.train.engine import fit
+
+    data = tmp_path / "data"
+    generate(SynthConfig(**TINY), seed=3, out_dir=data, progress=False)
+    cfg = apply_overrides(demo_config(data), RECIPE)
+    fit(cfg, tmp_path / "source", progress=False, evaluate_at_end=False)
+    tcfg = apply_overrides(cfg, {
+        "data": {"annotations": str(data / "source_weak.json")},
+        "train": {"stage": "target", "init": str(tmp_path / "source" / "last.pt"), "epochs": 2},
+        "weak": {"size_teacher": True, "use_trb": True, "use_ncb": False}})
+    fit(tcfg, tmp_path / "whole", progress=False, evaluate_at_end=False)
+    save = engine.save_checkpoint
+
+    def save_then_die(path, state):  # killed right after its first checkpoint
+        save(path, state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tcfg, tmp_path / "split", progress=False, evaluate_at_end=False)
+    monkeypatch.setattr(engine, "save_checkpoint", save)
+    fit(tcfg, tmp_path / "split", progress=False, evaluate_at_end=False)  # resumes epoch 1
+
+    def logged(run):
+        lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        return [x for x in lines if "iteration" in x]
+
+    whole, split = logged(tmp_path / "whole"), logged(tmp_path / "split")
+    assert {"teach_frames_wh", "teach_key_wh"} <= set(whole[0])
+    assert sum(x["teach_frames_wh"] + x["teach_key_wh"] for x in whole) > 0
+    assert [x["loss"] for x in split[-2:]] == [x["loss"] for x in whole[-2:]]
+
+
 # ------------------------------------------------------------------------ data loader workers
 def test_loader_workers_auto_and_explicit():
     import os

@@ -180,3 +180,68 @@ def test_boxed_clips_pull_the_keyframe_box_to_the_truth():
         opt.step()
     last = _loss(model, batch, cfg)
     assert float((last["sup_key_xy"] + last["sup_key_wh"]).detach()) < 0.8 * first
+
+
+# ------------------------------------------------------------------- size anchor (size_teacher)
+def _teacher_loss(model, teacher, batch, cfg):
+    wl = WeakLoss(cfg, DetectionLossConfig(), model.anchors, 3, teacher=teacher)
+    try:
+        return wl(model, batch)
+    finally:
+        wl.close()
+
+
+def _taller(model, log_scale: float):
+    """A copy of ``model`` whose branch-4 and keyframe boxes are ``exp(log_scale)`` times taller
+    (the h output of every anchor shifted)."""
+    import copy
+
+    m = copy.deepcopy(model)
+    a = model.num_anchors
+    with torch.no_grad():
+        m.frame_head.pred.bias.view(a, -1)[:, 3] += log_scale  # [A*5] -> [A, 5]: x, y, w, h, obj
+        m.fusion.pred.bias.view(a, -1)[:, 3] += log_scale  # [A*(5+K)] -> [A, 5+K]
+    return m
+
+
+def _log_h(model, clip) -> float:
+    """Mean log height of branch 4's top box per frame."""
+    with torch.no_grad():
+        boxes = top_frame_boxes(model.forward_location(clip)[0], model.anchors)[0]
+    return float(torch.log(boxes[..., 3] - boxes[..., 1]).mean())
+
+
+def test_size_teacher_needs_a_teacher():
+    import pytest
+
+    with pytest.raises(ValueError, match="size_teacher"):
+        WeakLoss(WeakConfig(size_teacher=True), DetectionLossConfig(), torch.ones(2, 2), 3)
+
+
+def test_size_anchor_is_zero_when_the_sizes_agree_and_pulls_drifted_boxes_back():
+    """The model as its own teacher: no size loss per frame. A student whose boxes grew 50 %
+    taller gets a size loss, and a few gradient steps on it bring its heights back towards the
+    teacher's; the other weak terms are unchanged by the option."""
+    teacher = _model().eval().requires_grad_(False)
+    batch = _batch([0, 1, 2, -1])
+    cfg = WeakConfig(use_trb=False, use_ncb=False, size_teacher=True)
+    same = _teacher_loss(teacher, teacher, batch, cfg)
+    assert {"teach_frames_wh", "teach_key_wh"} <= set(same)
+    assert float(same["teach_frames_wh"]) == 0.0
+    plain = _loss(teacher, batch, WeakConfig(use_trb=False, use_ncb=False))
+    assert all(torch.equal(plain[k], same[k]) for k in plain)
+
+    student = _taller(teacher, np.log(1.5)).eval().requires_grad_(True)
+    h0, gap0 = _log_h(teacher, batch["clip"]), _log_h(student, batch["clip"])
+    assert gap0 - h0 > 0.3  # the student starts ~0.4 taller in log height
+    opt = torch.optim.SGD(student.parameters(), lr=0.05)
+    first = None
+    for _ in range(10):
+        terms = _teacher_loss(student, teacher, batch, cfg)
+        loss = terms["teach_frames_wh"] + terms["teach_key_wh"]
+        first = float(loss.detach()) if first is None else first
+        assert first > 0
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert _log_h(student, batch["clip"]) - h0 < 0.5 * (gap0 - h0)

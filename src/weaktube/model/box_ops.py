@@ -51,6 +51,13 @@ def xyxy_to_cxcywh(boxes: torch.Tensor) -> torch.Tensor:
     return torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], dim=-1)
 
 
+def with_size_of(centres: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+    """``[..., 4] x [..., 4] -> [..., 4]`` xyxy: the centre of ``centres``, the width and height
+    of ``sizes``."""
+    c, s = xyxy_to_cxcywh(centres), xyxy_to_cxcywh(sizes)
+    return cxcywh_to_xyxy(torch.cat([c[..., :2], s[..., 2:]], dim=-1))
+
+
 def torch_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """Greedy non-maximum suppression.
 

@@ -335,6 +335,16 @@ def load_initial_weights(model: Detector, ckpt: dict, classes: list[str]) -> Non
     model.load_state_dict(loaded, strict=False)
 
 
+def location_teacher(dcfg: DetectorConfig, init: dict, classes: list[str]) -> Detector:
+    """A frozen copy of the initial model (``train.init``) for ``weak.size_teacher``: eval mode
+    (the source domain's batch-norm statistics), no gradients. Built the same way on a fresh
+    start and on resume, without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        teacher = build_detector(dcfg)
+    load_initial_weights(teacher, init, classes)
+    return teacher.eval().requires_grad_(False)
+
+
 def make_optimizer(model: Detector, cfg: ExperimentConfig) -> torch.optim.Optimizer:
     """Two parameter groups (eq. 7): internal at alpha, global at lambda * alpha."""
     tc = cfg.train
@@ -462,7 +472,9 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         atomic_write_json(out_dir / "config.json", {"experiment": to_dict(cfg),
                                                     "detector": dcfg.to_dict()}, indent=2)
     num_classes = train_ann.num_classes
-    weak_loss = (WeakLoss(cfg.weak, cfg.loss, anchors, num_classes)
+    teacher = (location_teacher(dcfg, init or load_checkpoint(tc.init), ann.classes).to(device)
+               if tc.stage == "target" and cfg.weak.size_teacher else None)
+    weak_loss = (WeakLoss(cfg.weak, cfg.loss, anchors, num_classes, teacher)
                  if tc.stage == "target" else None)
 
     def loss_fn(m, batch):

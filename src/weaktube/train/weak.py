@@ -32,6 +32,7 @@ import torch
 
 from weaktube.losses.consistency import neighbour_consistency_loss, target_features
 from weaktube.losses.detection import DetectionLossConfig, clip_loss, yolo_loss
+from weaktube.losses.size import size_loss
 from weaktube.losses.tracking import tracking_loss
 from weaktube.model.box_ops import torch_iou_paired
 from weaktube.model.decode import decode_boxes
@@ -71,6 +72,16 @@ class WeakConfig:
     # dropped and every video is weak (docs/WEAK.md "Videos with boxes")
     use_boxes: bool = True
     tracker_workers: int = 2  # threads for the tracker
+    # True: the box *sizes* of the self-made targets are anchored to a frozen copy of the initial
+    # (source) model's branches 2 + 4, which the caller passes to WeakLoss as ``teacher``: per
+    # frame and at the keyframe, a target with the own (or tracked) centre and the teacher's
+    # width and height, where the teacher's top box overlaps the own one by persist_iou (the
+    # same person). Without it no weak term constrains sizes and they drift (docs/WEAK.md
+    # "Size anchor"). Costs one no-grad forward of branches 2 + 4 per step.
+    size_teacher: bool = False
+    # ... with a tolerance: no size loss once the prediction overlaps that target this much
+    # (0.85: a concentric box 18 % taller, or 8 % larger both ways)
+    size_tolerance_iou: float = 0.85
 
 
 def top_frame_boxes(frames: torch.Tensor, anchors: torch.Tensor) -> tuple[torch.Tensor,
@@ -205,8 +216,12 @@ class WeakLoss:
     """
 
     def __init__(self, cfg: WeakConfig, loss_cfg: DetectionLossConfig, anchors: torch.Tensor,
-                 num_classes: int) -> None:
+                 num_classes: int, teacher: torch.nn.Module | None = None) -> None:
+        if cfg.size_teacher and teacher is None:
+            raise ValueError("weak.size_teacher needs a teacher: a frozen copy of the initial "
+                             "model (weaktube.train.engine.location_teacher)")
         self.cfg, self.loss_cfg, self.anchors, self.k = cfg, loss_cfg, anchors, num_classes
+        self.teacher = teacher if cfg.size_teacher else None
         self.pool = ThreadPoolExecutor(max_workers=1) if cfg.use_trb else None
         self.stats = {"tracker_jobs": 0, "tracker_failures": 0, "tracker_at_border": 0}
 
@@ -304,8 +319,46 @@ class WeakLoss:
             if not cfg.track_size:
                 trb.pop("trb_wh")
             terms.update(trb)
+        if self.teacher is not None and pos.any():
+            key_centres = own[:, -1:]  # [B, 1, 4] where the keyframe target sits
+            if targets is not None:
+                key_centres = torch.where(tracked[:, None, None], kb, key_centres)
+            terms.update(self._size_terms(clip, frames, key, own, own_anchor,
+                                          covered & pos[:, None], key_centres))
         if cfg.use_ncb and pos.any():
             feats = target_features(frame_features.float()[pos], location_maps(frames.float()[pos]))
             terms["ncb"] = cfg.rho * neighbour_consistency_loss(feats, cfg.eps) * (
                 float(pos.sum()) / len(pos))
         return terms
+
+    def _size_terms(self, clip: torch.Tensor, frames: torch.Tensor, key: torch.Tensor,
+                    own: torch.Tensor, own_anchor: torch.Tensor, valid: torch.Tensor,
+                    key_centres: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The size anchor (``WeakConfig.size_teacher``): ``teach_frames_wh`` pulls branch 4's own
+        top box per frame (``own [B, N, 4]``, in the ``valid [B, N]`` frames), and
+        ``teach_key_wh`` the keyframe head's box at ``key_centres [B, 1, 4]`` (its own anchor
+        there), towards the teacher's width and height in that frame, where the teacher's top box
+        is the same person (IoU >= ``persist_iou`` with the own box). Sizes only: centres are the
+        tracker's job. Normalised like Loss_clip (per frame) and GL (per clip)."""
+        cfg, anchors = self.cfg, self.anchors
+        coord = self.loss_cfg.lambda_coord
+        b, n = own.shape[:2]
+        with torch.no_grad():
+            t_frames, _ = self.teacher.forward_location(clip)
+            t_boxes = top_frame_boxes(t_frames.float(), anchors)[0]  # [B, N, 4]
+            same = valid & (torch_iou_paired(t_boxes, own) >= cfg.persist_iou)  # [B, N]
+            best = frames[:, :, :, 4].detach().reshape(b, n, -1).argmax(-1)  # [B, N] own top
+            _, a, _, h, w = key.shape
+            cx = (key_centres[:, 0, 0] + key_centres[:, 0, 2]) / 2  # [B]
+            cy = (key_centres[:, 0, 1] + key_centres[:, 0, 3]) / 2
+            cell = ((cy * h).long().clamp(0, h - 1) * w
+                    + (cx * w).long().clamp(0, w - 1))  # [B] row-major cell index
+            key_at = own_anchor[:, -1] * h * w + cell  # [B] index into A*H'*W'
+        pred = decode_boxes(frames.float(), anchors).reshape(b, n, -1, 4)  # [B, N, A*H'*W', 4]
+        pred = torch.gather(pred, 2, best[..., None, None].expand(b, n, 1, 4))[:, :, 0]
+        fr = size_loss(pred.reshape(b * n, 4), t_boxes.reshape(b * n, 4), same.reshape(b * n),
+                       cfg.size_tolerance_iou)  # [B, N, 4] -> [B*N, 4]
+        kpred = decode_boxes(key.float(), anchors).reshape(b, -1, 4)  # [B, A*H'*W', 4]
+        kpred = kpred[torch.arange(b, device=key.device), key_at]  # [B, 4]
+        ky = size_loss(kpred, t_boxes[:, -1], same[:, -1], cfg.size_tolerance_iou)
+        return {"teach_frames_wh": coord * fr / (b * n), "teach_key_wh": coord * ky / b}
