@@ -216,6 +216,9 @@ def test_size_teacher_needs_a_teacher():
 
     with pytest.raises(ValueError, match="size_teacher"):
         WeakLoss(WeakConfig(size_teacher=True), DetectionLossConfig(), torch.ones(2, 2), 3)
+    with pytest.raises(ValueError, match="keep_anchor"):
+        WeakLoss(WeakConfig(size_teacher=True, keep_anchor=False), DetectionLossConfig(),
+                 torch.ones(2, 2), 3, teacher=torch.nn.Identity())
 
 
 def test_size_anchor_is_zero_when_the_sizes_agree_and_pulls_drifted_boxes_back():
@@ -245,3 +248,27 @@ def test_size_anchor_is_zero_when_the_sizes_agree_and_pulls_drifted_boxes_back()
         loss.backward()
         opt.step()
     assert _log_h(student, batch["clip"]) - h0 < 0.5 * (gap0 - h0)
+
+
+def test_keyframe_size_term_reads_the_own_anchor():
+    """``teach_key_wh`` reads the keyframe head at the anchor of the own top box in the last
+    frame: making one anchor's keyframe boxes taller changes the term exactly when some clip's
+    own box came from that anchor."""
+    import copy
+
+    teacher = _model().eval().requires_grad_(False)
+    batch = _batch([0, 1, 2, -1])
+    cfg = WeakConfig(use_trb=False, use_ncb=False, size_teacher=True)
+    with torch.no_grad():
+        own_anchor = top_frame_boxes(teacher.forward_location(batch["clip"])[0],
+                                     teacher.anchors)[2]  # [B, N]
+    used = set(own_anchor[:3, -1].tolist())  # the three action clips
+    base = float(_teacher_loss(teacher, teacher, batch, cfg)["teach_key_wh"])
+    changed = set()
+    for a in range(teacher.num_anchors):
+        student = copy.deepcopy(teacher)
+        with torch.no_grad():
+            student.fusion.pred.bias.view(teacher.num_anchors, -1)[a, 3] += 1.0  # h of anchor a
+        if float(_teacher_loss(student, teacher, batch, cfg)["teach_key_wh"]) != base:
+            changed.add(a)
+    assert changed == used

@@ -20,6 +20,6 @@ def size_loss(pred: torch.Tensor, reference: torch.Tensor, valid: torch.Tensor,
     with torch.no_grad():
         keep = valid & (torch_iou_paired(pred, target) < tolerance_iou)  # [F]
     wh = torch.stack([pred[:, 2] - pred[:, 0], pred[:, 3] - pred[:, 1]], -1)  # [F, 2]
-    twh = torch.stack([target[:, 2] - target[:, 0], target[:, 3] - target[:, 1]], -1)
+    twh = torch.stack([target[:, 2] - target[:, 0], target[:, 3] - target[:, 1]], -1)  # [F, 2]
     err = ((wh.clamp(min=1e-9).sqrt() - twh.clamp(min=0).sqrt()) ** 2).sum(-1)  # [F]
     return (err * keep.float()).sum()

@@ -336,12 +336,14 @@ def load_initial_weights(model: Detector, ckpt: dict, classes: list[str]) -> Non
 
 
 def location_teacher(dcfg: DetectorConfig, init: dict, classes: list[str]) -> Detector:
-    """A frozen copy of the initial model (``train.init``) for ``weak.size_teacher``: eval mode
-    (the source domain's batch-norm statistics), no gradients. Built the same way on a fresh
-    start and on resume, without touching the global RNG."""
+    """A frozen copy of the initial model's branches 2 + 4 (``train.init``) for
+    ``weak.size_teacher``: eval mode (the source domain's batch-norm statistics), no gradients;
+    only :meth:`Detector.forward_location` works (branches 1 + 3 are dropped to save memory).
+    Built the same way on a fresh start and on resume, without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
         teacher = build_detector(dcfg)
     load_initial_weights(teacher, init, classes)
+    del teacher.cls_backbone, teacher.fusion  # branches 1 + 3: never run
     return teacher.eval().requires_grad_(False)
 
 

@@ -220,6 +220,9 @@ class WeakLoss:
         if cfg.size_teacher and teacher is None:
             raise ValueError("weak.size_teacher needs a teacher: a frozen copy of the initial "
                              "model (weaktube.train.engine.location_teacher)")
+        if cfg.size_teacher and not cfg.keep_anchor:
+            raise ValueError("weak.size_teacher needs weak.keep_anchor: its keyframe term "
+                             "trains the anchor of the network's own box")
         self.cfg, self.loss_cfg, self.anchors, self.k = cfg, loss_cfg, anchors, num_classes
         self.teacher = teacher if cfg.size_teacher else None
         self.pool = ThreadPoolExecutor(max_workers=1) if cfg.use_trb else None
@@ -339,7 +342,10 @@ class WeakLoss:
         ``teach_key_wh`` the keyframe head's box at ``key_centres [B, 1, 4]`` (its own anchor
         there), towards the teacher's width and height in that frame, where the teacher's top box
         is the same person (IoU >= ``persist_iou`` with the own box). Sizes only: centres are the
-        tracker's job. Normalised like Loss_clip (per frame) and GL (per clip)."""
+        tracker's job. ``frames [B, N, A, 5, H', W']`` and ``key [B, A, 5+K, H', W']`` raw,
+        ``own_anchor [B, N]``; boxes normalised xyxy. Returns two scalars, normalised like
+        Loss_clip (per frame) and GL (per clip). A box that drifts past IoU ``persist_iou`` from
+        the teacher's (about 3x its size) is no longer taken for the same person: no pull."""
         cfg, anchors = self.cfg, self.anchors
         coord = self.loss_cfg.lambda_coord
         b, n = own.shape[:2]
@@ -347,18 +353,22 @@ class WeakLoss:
             t_frames, _ = self.teacher.forward_location(clip)
             t_boxes = top_frame_boxes(t_frames.float(), anchors)[0]  # [B, N, 4]
             same = valid & (torch_iou_paired(t_boxes, own) >= cfg.persist_iou)  # [B, N]
-            best = frames[:, :, :, 4].detach().reshape(b, n, -1).argmax(-1)  # [B, N] own top
-            _, a, _, h, w = key.shape
+            # the own top box's index, as top_frame_boxes picks it (ties of saturated sigmoids)
+            conf = frames[:, :, :, 4].detach().float().sigmoid()  # [B, N, A, H', W']
+            best = conf.reshape(b, n, -1).argmax(-1)  # [B, N, A, H', W'] -> [B, N, A*H'*W']
+            h, w = key.shape[-2:]
             cx = (key_centres[:, 0, 0] + key_centres[:, 0, 2]) / 2  # [B]
             cy = (key_centres[:, 0, 1] + key_centres[:, 0, 3]) / 2
             cell = ((cy * h).long().clamp(0, h - 1) * w
                     + (cx * w).long().clamp(0, w - 1))  # [B] row-major cell index
             key_at = own_anchor[:, -1] * h * w + cell  # [B] index into A*H'*W'
-        pred = decode_boxes(frames.float(), anchors).reshape(b, n, -1, 4)  # [B, N, A*H'*W', 4]
+        pred = decode_boxes(frames.float(), anchors)  # [B, N, A, H', W', 4]
+        pred = pred.reshape(b, n, -1, 4)  # -> [B, N, A*H'*W', 4]
         pred = torch.gather(pred, 2, best[..., None, None].expand(b, n, 1, 4))[:, :, 0]
         fr = size_loss(pred.reshape(b * n, 4), t_boxes.reshape(b * n, 4), same.reshape(b * n),
                        cfg.size_tolerance_iou)  # [B, N, 4] -> [B*N, 4]
-        kpred = decode_boxes(key.float(), anchors).reshape(b, -1, 4)  # [B, A*H'*W', 4]
+        kpred = decode_boxes(key.float(), anchors)  # [B, A, H', W', 4]
+        kpred = kpred.reshape(b, -1, 4)  # -> [B, A*H'*W', 4]
         kpred = kpred[torch.arange(b, device=key.device), key_at]  # [B, 4]
         ky = size_loss(kpred, t_boxes[:, -1], same[:, -1], cfg.size_tolerance_iou)
         return {"teach_frames_wh": coord * fr / (b * n), "teach_key_wh": coord * ky / b}
