@@ -259,7 +259,8 @@ def cmd_bench_ablation(a: argparse.Namespace) -> int:
     overrides = parse_set(a.set + ([f"train.threads={a.threads}"] if a.threads else []))
     result = run_ablation(Path(a.out), a.preset, seeds, a.quick, device=a.device,
                           only=a.only or None, progress=True,
-                          directions=a.direction or None, overrides=overrides or None)
+                          directions=a.direction or None, overrides=overrides or None,
+                          sources=Path(a.sources) if a.sources else None)
     print(format_table(result.rows))
     print(format_checks(result.checks))
     print(f"wall time {result.wall_seconds:.0f} s; results in {Path(a.out) / 'ablation.json'}")
@@ -370,6 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a key of every run's config, e.g. data.augment.hue=0.5 "
                     "(repeatable; a variant of the suite: give it its own --out)")
+    ab.add_argument("--sources", metavar="DIR", help="a finished suite folder: take its "
+                    "benchmark and source-stage runs (source models, oracles, boxed_<x>) "
+                    "instead of training them, so that a --set weak.* variant is compared on "
+                    "the same source models (paired)")
     ab.add_argument("--json", action="store_true", help="last stdout line: {\"rows\": ...}")
     ab.add_argument("--out", default="runs/ablation")
     ab.set_defaults(func=cmd_bench_ablation)

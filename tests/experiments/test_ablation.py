@@ -403,3 +403,41 @@ def test_end_to_end_two_rows_real_fit(tmp_path, tiny_data, capsys):
     printed = capsys.readouterr().out
     assert "baseline_scel" in printed and "frame-mAP" in printed
     assert json.loads((out / "ablation.json").read_text())["rows"] == res.rows
+
+
+def test_paired_variant_reads_the_source_runs_of_another_suite(tmp_path, tiny_data,
+                                                               monkeypatch):
+    """``sources``: a weak.* variant trains only its target-stage runs, from the other suite's
+    checkpoints, and reports that suite's source and oracle rows; it never trains or writes
+    there, and refuses an unfinished or mismatched source run."""
+    base = _suite_dir(tmp_path / "base", tiny_data)
+    only = ["source_only_in_domain", "baseline_scel", "trbl_ncbl", "oracle"]
+    first = _run(base, RecordingFit(), monkeypatch, seeds=[0], only=only, directions=["B->A"])
+    before = sorted(p.as_posix() for p in base.rglob("*"))
+    variant = tmp_path / "variant"
+    fake = RecordingFit()
+    res = _run(variant, fake, monkeypatch, seeds=[0], only=only, directions=["B->A"],
+               overrides={"weak": {"size_teacher": True}}, sources=base)
+    assert [c["folder"] for c in fake.calls] == [variant / "runs/0/B_to_A/baseline_scel",
+                                                 variant / "runs/0/B_to_A/trbl_ncbl"]
+    init = (base / "runs/0/B_to_A/source/last.pt").as_posix()
+    assert all(c["init"] == init and c["weak"].size_teacher for c in fake.calls)
+    assert all(c["annotations"] == (base / "data/source_weak.json").as_posix()
+               for c in fake.calls)
+    assert sorted(p.as_posix() for p in base.rglob("*")) == before  # nothing written there
+    assert not (variant / "data").exists()
+    rows = {r["setting"]: r["frame_mAP"] for r in res.rows}
+    base_rows = {r["setting"]: r["frame_mAP"] for r in first.rows}
+    assert rows["oracle"] == base_rows["oracle"]
+    assert rows["source_only_in_domain"] == base_rows["source_only_in_domain"]
+    assert rows["trbl_ncbl"] == pytest.approx(
+        RecordingFit.score(variant / "runs/0/B_to_A/trbl_ncbl"))
+    # a source run made with another (non-weak) config is refused, an unfinished one too
+    with pytest.raises(abl.AblationError, match="data.augment.hue"):
+        _run(tmp_path / "v2", RecordingFit(), monkeypatch, seeds=[0], only=only,
+             directions=["B->A"], overrides={"data": {"augment": {"hue": 0.3}}}, sources=base)
+    with pytest.raises(abl.AblationError, match="not finished"):
+        _run(tmp_path / "v3", RecordingFit(), monkeypatch, seeds=[1], only=only,
+             directions=["B->A"], sources=base)
+    with pytest.raises(abl.AblationError, match="no suite"):
+        _run(tmp_path / "v4", RecordingFit(), monkeypatch, seeds=[0], sources=tmp_path / "none")

@@ -69,6 +69,15 @@ resumes from its ``last.pt``, so a killed suite picks up where it stopped; a run
 standard deviation over seeds per table/setting/direction; ``std`` is null for one seed),
 ``checks`` (the issue's target checks, :func:`target_checks`), ``config``, ``runs`` and
 ``wall_seconds`` (this invocation only; runs found finished cost nothing).
+
+Paired variants (``sources``, ``--sources DIR``): a variant of the target stage (``--set
+weak.*``) is best judged on the *same* source models as the suite it is compared with, since
+the spread over training seeds (6-17 points in B->A) swamps most single changes. With
+``sources``, the source-stage runs (source models, oracles, ``boxed_<x>``) and the benchmark are
+read from the finished suite folder DIR, never trained or written there; only the target-stage
+runs are trained, into ``out_dir``, starting from DIR's checkpoints. The source stage does not
+read ``weak.*``, so those keys may differ from DIR's; any other difference raises
+:class:`AblationError`.
 """
 
 from __future__ import annotations
@@ -367,11 +376,12 @@ def select(runs: list[RunSpec], rows: list[RowSpec], only: Sequence[str] | None,
 
 
 # ---------------------------------------------------------------------------------- running
-def run_config(base: ExperimentConfig, spec: RunSpec, budgets: dict, out_dir: Path
-               ) -> ExperimentConfig:
-    """The ``ExperimentConfig`` of one run: ``base`` + the budget + the run's overrides."""
+def run_config(base: ExperimentConfig, spec: RunSpec, budgets: dict,
+               init_folder: Path | None) -> ExperimentConfig:
+    """The ``ExperimentConfig`` of one run: ``base`` + the budget + the run's overrides;
+    ``init_folder``: the folder of the run ``spec.init`` names."""
     train = {**budgets[spec.budget], "stage": spec.stage, "seed": spec.seed,
-             "init": str(out_dir / run_folder(spec.init) / "last.pt") if spec.init else ""}
+             "init": str(init_folder / "last.pt") if spec.init else ""}
     return apply_overrides(base, {"data": {"annotations": str(spec.annotations)},
                                   "train": train, "weak": dict(spec.weak)})
 
@@ -386,25 +396,31 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def config_differences(saved: dict, expected: dict) -> list[str]:
+def config_differences(saved: dict, expected: dict, ignore_prefixes: tuple[str, ...] = ()
+                       ) -> list[str]:
     """Keys (``a.b.c``) of the flattened configs whose values differ, except
-    :data:`RESUME_IGNORED_KEYS`. A key the saved run lacks (a field added to the config schema
-    since) counts as its :class:`ExperimentConfig` default, which is the behaviour the run was
-    made with; a key only the saved run has (a field removed since) is ignored."""
+    :data:`RESUME_IGNORED_KEYS` and keys starting with one of ``ignore_prefixes``. A key the
+    saved run lacks (a field added to the config schema since) counts as its
+    :class:`ExperimentConfig` default, which is the behaviour the run was made with; a key only
+    the saved run has (a field removed since) is ignored."""
     a = _flatten(json.loads(json.dumps(saved)))
     b = _flatten(json.loads(json.dumps(expected)))
     defaults = _flatten(json.loads(json.dumps(to_dict(ExperimentConfig()))))
-    return sorted(k for k in b if k not in RESUME_IGNORED_KEYS and (
-        (k in a and a[k] != b[k]) or (k not in a and k in defaults and b[k] != defaults[k])))
+    return sorted(k for k in b if k not in RESUME_IGNORED_KEYS
+                  and not k.startswith(ignore_prefixes) and (
+                      (k in a and a[k] != b[k])
+                      or (k not in a and k in defaults and b[k] != defaults[k])))
 
 
 def check_run_folder(folder: Path, cfg: ExperimentConfig) -> None:
-    """Raise :class:`AblationError` when ``folder`` holds a run made with another config."""
+    """Raise :class:`AblationError` when ``folder`` holds a run made with another config (a
+    source-stage run's ``weak.*``, which it never reads, may differ)."""
     path = folder / "config.json"
     if not path.exists():
         return
     saved = json.loads(path.read_text(encoding="utf-8")).get("experiment", {})
-    diff = config_differences(saved, to_dict(cfg))
+    ignore = ("weak.",) if cfg.train.stage == "source" else ()
+    diff = config_differences(saved, to_dict(cfg), ignore)
     if diff:
         raise AblationError(f"{folder}: holds a run made with another config (differs in "
                             f"{', '.join(diff[:5])}); use another --out or delete the folder")
@@ -469,7 +485,8 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
                  device: str = "auto", only: list[str] | None = None, progress: bool = True,
                  directions: list[str] | None = None,
                  *, synth: SynthConfig | None = None, budgets: dict | None = None,
-                 overrides: dict | None = None) -> AblationResult:
+                 overrides: dict | None = None, sources: Path | None = None
+                 ) -> AblationResult:
     """Run (or resume) the ablation suite into ``out_dir``; see the module docstring.
 
     ``preset``: the synthetic benchmark and demo recipe (``demo`` | ``bench``). ``seeds``:
@@ -478,6 +495,8 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
     Keyword-only, for tests and custom studies: ``synth``
     replaces the preset's :class:`SynthConfig`, ``budgets`` replaces
     ``ABLATION_BUDGETS["quick" | "full"]``, ``overrides`` are applied to the base config.
+    ``sources``: a finished suite folder whose benchmark and source-stage runs are used instead
+    of training them (paired variants; see the module docstring).
 
     With ``progress``: a bar over the runs and a line per finished run. The summary is for the
     caller to print (:func:`format_table`, :func:`format_checks`).
@@ -490,11 +509,16 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
     if len(set(seeds)) != len(seeds):
         raise AblationError(f"duplicate training seeds {seeds}")
     out_dir = Path(out_dir).resolve()
+    home = Path(sources).resolve() if sources else out_dir  # the benchmark and source runs
+    if sources and not (home / "runs").is_dir():
+        raise AblationError(f"--sources {sources}: no suite there (no runs/ folder)")
+    if sources and home == out_dir:
+        raise AblationError("--sources must name another suite folder than --out")
     out_dir.mkdir(parents=True, exist_ok=True)
     synth = synth or PRESETS[preset]()
     budgets = copy.deepcopy(budgets or ABLATION_BUDGETS["quick" if quick else "full"])
-    data = ensure_benchmark(out_dir / "data", synth, out_dir, progress)
-    ann_dir = out_dir / "annotations"
+    data = ensure_benchmark(home / "data", synth, home, progress)
+    ann_dir = home / "annotations"
     runs, rows = select(*plan_suite(data, ann_dir, list(seeds), quick), only, directions)
 
     base = apply_overrides(demo_config(data.root, preset, device), SUITE_PINS)
@@ -502,10 +526,16 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
         base = apply_overrides(base, overrides)
     source_ann = AnnotationSet.load(data.source)
     for pct, seed in sorted({r.table1 for r in runs if r.table1 is not None}):
-        write_table1_files(source_ann, ann_dir, pct, seed, base.data.train_split)
+        if not (sources and table1_paths(ann_dir, pct, seed).mixed.exists()):
+            write_table1_files(source_ann, ann_dir, pct, seed, base.data.train_split)
+    by_key = {r.key: r for r in runs}
+
+    def folder_of(spec: RunSpec) -> Path:
+        return (home if spec.stage == "source" else out_dir) / spec.folder
 
     config = {"preset": preset, "data_seed": DATA_SEED, "seeds": list(seeds), "quick": quick,
               "device": device, "only": list(only) if only else None, "budgets": budgets,
+              "sources": str(home) if sources else None,
               "base": to_dict(base), "synth": dataclasses.asdict(synth),
               "directions": list(dict.fromkeys(r.direction for r in rows))}
     result = AblationResult([], [], [], config)
@@ -514,17 +544,22 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
                dynamic_ncols=True)
     for spec in runs:
         bar.set_postfix_str(spec.key)
-        folder = out_dir / spec.folder
-        cfg = run_config(base, spec, budgets, out_dir)
+        folder = folder_of(spec)
+        cfg = run_config(base, spec, budgets,
+                         folder_of(by_key[spec.init]) if spec.init else None)
         check_run_folder(folder, cfg)
         reused = (folder / "results.json").exists()
         t_run = time.perf_counter()
+        if not reused and sources and spec.stage == "source":
+            raise AblationError(f"{folder}: not finished; --sources reads source-stage runs "
+                                "and never trains them (finish that suite first)")
         if not reused:
             fit(cfg, folder, progress=False, evaluate_at_end=True)
         results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         scores[spec.key] = frame_map(results, folder)
         seconds = time.perf_counter() - t_run
-        result.runs.append({"run": spec.key, "folder": spec.folder, "reused": reused,
+        shown = str(folder) if folder.parent != (out_dir / spec.folder).parent else spec.folder
+        result.runs.append({"run": spec.key, "folder": shown, "reused": reused,
                             "seconds": round(seconds, 1),
                             "train_seconds": results.get("train_seconds")})
         result.rows = [_row(r, scores[r.run]) for r in rows if r.run in scores]
