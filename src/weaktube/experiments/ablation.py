@@ -558,7 +558,7 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
         results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         scores[spec.key] = frame_map(results, folder)
         seconds = time.perf_counter() - t_run
-        shown = str(folder) if folder.parent != (out_dir / spec.folder).parent else spec.folder
+        shown = spec.folder if folder == out_dir / spec.folder else str(folder)  # DIR's: absolute
         result.runs.append({"run": spec.key, "folder": shown, "reused": reused,
                             "seconds": round(seconds, 1),
                             "train_seconds": results.get("train_seconds")})
