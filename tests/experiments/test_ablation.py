@@ -426,6 +426,9 @@ def test_paired_variant_reads_the_source_runs_of_another_suite(tmp_path, tiny_da
                for c in fake.calls)
     assert sorted(p.as_posix() for p in base.rglob("*")) == before  # nothing written there
     assert not (variant / "data").exists()
+    shown = {r["run"]: r["folder"] for r in res.runs}  # where each run lives, as ablation.json says
+    assert shown["0/B->A/source"] == str(base.resolve() / "runs/0/B_to_A/source")
+    assert shown["0/B->A/trbl_ncbl"] == "runs/0/B_to_A/trbl_ncbl"
     rows = {r["setting"]: r["frame_mAP"] for r in res.rows}
     base_rows = {r["setting"]: r["frame_mAP"] for r in first.rows}
     assert rows["oracle"] == base_rows["oracle"]
