@@ -444,3 +444,8 @@ def test_paired_variant_reads_the_source_runs_of_another_suite(tmp_path, tiny_da
              directions=["B->A"], sources=base)
     with pytest.raises(abl.AblationError, match="no suite"):
         _run(tmp_path / "v4", RecordingFit(), monkeypatch, seeds=[0], sources=tmp_path / "none")
+    # a suite folder without its benchmark is not rendered into
+    (tmp_path / "bare" / "runs").mkdir(parents=True)
+    with pytest.raises(abl.AblationError, match="never renders"):
+        _run(tmp_path / "v5", RecordingFit(), monkeypatch, seeds=[0], sources=tmp_path / "bare")
+    assert not (tmp_path / "bare" / "data").exists()

@@ -433,10 +433,11 @@ def frame_map(results: dict, folder: Path) -> float:
     return float(value)
 
 
-def ensure_benchmark(data_dir: Path, synth: SynthConfig, out_dir: Path, progress: bool
-                     ) -> SynthOutput:
+def ensure_benchmark(data_dir: Path, synth: SynthConfig, out_dir: Path, progress: bool,
+                     render: bool = True) -> SynthOutput:
     """Render the benchmark into ``data_dir``, or reuse it when its ``synth.json`` matches
-    (:data:`DATA_SEED` and ``synth``)."""
+    (:data:`DATA_SEED` and ``synth``). ``render=False``: reuse only (another suite's folder,
+    ``--sources``), else raise :class:`AblationError`."""
     out = SynthOutput(data_dir, data_dir / "videos", data_dir / "source.json",
                       data_dir / "target.json", data_dir / "source_weak.json",
                       data_dir / "target_weak.json", data_dir / "synth.json")
@@ -453,6 +454,9 @@ def ensure_benchmark(data_dir: Path, synth: SynthConfig, out_dir: Path, progress
             raise AblationError(f"{out.meta}: the benchmark in {data_dir} differs from the one "
                                 f"asked for, and {runs} holds runs trained on it; use another "
                                 "--out")
+    if not render:
+        raise AblationError(f"{data_dir}: no finished benchmark matching this suite's "
+                            "(--sources reads it, never renders it)")
     return generate(synth, seed=DATA_SEED, out_dir=data_dir, progress=progress)
 
 
@@ -517,7 +521,7 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
     out_dir.mkdir(parents=True, exist_ok=True)
     synth = synth or PRESETS[preset]()
     budgets = copy.deepcopy(budgets or ABLATION_BUDGETS["quick" if quick else "full"])
-    data = ensure_benchmark(home / "data", synth, home, progress)
+    data = ensure_benchmark(home / "data", synth, home, progress, render=not sources)
     ann_dir = home / "annotations"
     runs, rows = select(*plan_suite(data, ann_dir, list(seeds), quick), only, directions)
 
@@ -526,7 +530,7 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
         base = apply_overrides(base, overrides)
     source_ann = AnnotationSet.load(data.source)
     for pct, seed in sorted({r.table1 for r in runs if r.table1 is not None}):
-        if not (sources and table1_paths(ann_dir, pct, seed).mixed.exists()):
+        if not sources:  # DIR's own files, written when its suite ran
             write_table1_files(source_ann, ann_dir, pct, seed, base.data.train_split)
     by_key = {r.key: r for r in runs}
 

@@ -46,6 +46,13 @@ class Assignment:
     box: torch.Tensor  # [B, A, H', W', 4] the box, normalised xyxy
 
 
+def grid_cell(cx: torch.Tensor, cy: torch.Tensor, grid_h: int, grid_w: int
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column ``[G]`` of the cell holding each centre ``cx, cy [G]`` (normalised)."""
+    return ((cy * grid_h).long().clamp(0, grid_h - 1),
+            (cx * grid_w).long().clamp(0, grid_w - 1))
+
+
 def assign_targets(boxes: torch.Tensor, labels: torch.Tensor, anchors: torch.Tensor,
                    grid_h: int, grid_w: int,
                    anchor_index: torch.Tensor | None = None) -> Assignment:
@@ -70,8 +77,7 @@ def assign_targets(boxes: torch.Tensor, labels: torch.Tensor, anchors: torch.Ten
     g = boxes[bi, mi]  # [G, 4]
     cx, cy = (g[:, 0] + g[:, 2]) / 2, (g[:, 1] + g[:, 3]) / 2
     gw, gh = (g[:, 2] - g[:, 0]).clamp(min=1e-6), (g[:, 3] - g[:, 1]).clamp(min=1e-6)
-    gj = (cx * grid_w).long().clamp(0, grid_w - 1)
-    gi = (cy * grid_h).long().clamp(0, grid_h - 1)
+    gi, gj = grid_cell(cx, cy, grid_h, grid_w)
     inter = torch.minimum(gw[:, None], anchors[None, :, 0]) * torch.minimum(
         gh[:, None], anchors[None, :, 1])  # [G, A]
     shape_iou = inter / (gw[:, None] * gh[:, None] + anchors.prod(-1)[None] - inter)

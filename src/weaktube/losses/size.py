@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from weaktube.model.box_ops import torch_iou_paired, with_size_of
+from weaktube.model.box_ops import torch_iou_paired, with_size_of, xyxy_to_cxcywh
 
 
 def size_loss(pred: torch.Tensor, reference: torch.Tensor, valid: torch.Tensor,
@@ -19,7 +19,7 @@ def size_loss(pred: torch.Tensor, reference: torch.Tensor, valid: torch.Tensor,
     target = with_size_of(pred.detach(), reference)  # [F, 4] the prediction's centre
     with torch.no_grad():
         keep = valid & (torch_iou_paired(pred, target) < tolerance_iou)  # [F]
-    wh = torch.stack([pred[:, 2] - pred[:, 0], pred[:, 3] - pred[:, 1]], -1)  # [F, 2]
-    twh = torch.stack([target[:, 2] - target[:, 0], target[:, 3] - target[:, 1]], -1)  # [F, 2]
+    wh = xyxy_to_cxcywh(pred)[:, 2:]  # [F, 2]
+    twh = xyxy_to_cxcywh(target)[:, 2:]  # [F, 2]
     err = ((wh.clamp(min=1e-9).sqrt() - twh.clamp(min=0).sqrt()) ** 2).sum(-1)  # [F]
     return (err * keep.float()).sum()

@@ -31,10 +31,10 @@ import numpy as np
 import torch
 
 from weaktube.losses.consistency import neighbour_consistency_loss, target_features
-from weaktube.losses.detection import DetectionLossConfig, clip_loss, yolo_loss
+from weaktube.losses.detection import DetectionLossConfig, clip_loss, grid_cell, yolo_loss
 from weaktube.losses.size import size_loss
 from weaktube.losses.tracking import tracking_loss
-from weaktube.model.box_ops import torch_iou_paired
+from weaktube.model.box_ops import torch_iou_paired, xyxy_to_cxcywh
 from weaktube.model.decode import decode_boxes
 from weaktube.model.detector import location_maps
 from weaktube.tracking.propagate import PropagationJob, propagate_many
@@ -84,6 +84,14 @@ class WeakConfig:
     size_tolerance_iou: float = 0.85
 
 
+def top_frame_index(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each frame's top box is: ``[B, N, A, 5, H', W']`` -> its index into the flattened
+    ``A*H'*W'`` predictions ``[B, N]`` and all objectness scores ``[B, N, A*H'*W']``."""
+    b, n = frames.shape[:2]
+    conf = frames[:, :, :, 4].sigmoid().reshape(b, n, -1)  # [B, N, A, H', W'] -> [B, N, A*H'*W']
+    return conf.argmax(-1), conf
+
+
 def top_frame_boxes(frames: torch.Tensor, anchors: torch.Tensor) -> tuple[torch.Tensor,
                                                                         torch.Tensor,
                                                                         torch.Tensor]:
@@ -91,8 +99,7 @@ def top_frame_boxes(frames: torch.Tensor, anchors: torch.Tensor) -> tuple[torch.
     objectness ``[B, N]`` and the anchor that produced it ``[B, N]`` (``0..A-1``)."""
     b, n, a = frames.shape[:3]
     boxes = decode_boxes(frames, anchors).reshape(b, n, -1, 4)  # [B, N, A*H'*W', 4]
-    conf = frames[:, :, :, 4].sigmoid().reshape(b, n, -1)  # [B, N, A*H'*W']
-    best = conf.argmax(-1)  # [B, N]
+    best, conf = top_frame_index(frames)  # [B, N], [B, N, A*H'*W']
     top = torch.gather(boxes, 2, best[..., None, None].expand(b, n, 1, 4))[:, :, 0]
     return top, torch.gather(conf, 2, best[..., None])[..., 0], best // (conf.shape[-1] // a)
 
@@ -353,15 +360,11 @@ class WeakLoss:
             t_frames, _ = self.teacher.forward_location(clip)
             t_boxes = top_frame_boxes(t_frames.float(), anchors)[0]  # [B, N, 4]
             same = valid & (torch_iou_paired(t_boxes, own) >= cfg.persist_iou)  # [B, N]
-            # the own top box's index, as top_frame_boxes picks it (ties of saturated sigmoids)
-            conf = frames[:, :, :, 4].detach().float().sigmoid()  # [B, N, A, H', W']
-            best = conf.reshape(b, n, -1).argmax(-1)  # [B, N, A, H', W'] -> [B, N, A*H'*W']
+            best = top_frame_index(frames.detach().float())[0]  # [B, N] the own top box
             h, w = key.shape[-2:]
-            cx = (key_centres[:, 0, 0] + key_centres[:, 0, 2]) / 2  # [B]
-            cy = (key_centres[:, 0, 1] + key_centres[:, 0, 3]) / 2
-            cell = ((cy * h).long().clamp(0, h - 1) * w
-                    + (cx * w).long().clamp(0, w - 1))  # [B] row-major cell index
-            key_at = own_anchor[:, -1] * h * w + cell  # [B] index into A*H'*W'
+            centre = xyxy_to_cxcywh(key_centres[:, 0])  # [B, 4]
+            gi, gj = grid_cell(centre[:, 0], centre[:, 1], h, w)  # [B], [B]
+            key_at = (own_anchor[:, -1] * h + gi) * w + gj  # [B] index into A*H'*W'
         pred = decode_boxes(frames.float(), anchors)  # [B, N, A, H', W', 4]
         pred = pred.reshape(b, n, -1, 4)  # -> [B, N, A*H'*W', 4]
         pred = torch.gather(pred, 2, best[..., None, None].expand(b, n, 1, 4))[:, :, 0]
