@@ -9,7 +9,12 @@ prints, with the ACT +1-pixel IoU:
 * the confusion matrix: per ground-truth box (rows: its class), the label of the
   highest-scoring detection that overlaps it at IoU >= 0.5 (last column: none does), and the
   accuracy of those labels;
-* the median of the best detection score on ground-truth frames and on other frames.
+* the median of the best detection score on ground-truth frames and on other frames;
+* per class, where the boxes miss: the share of ground-truth boxes whose best-overlapping
+  detection (any label, any score) has IoU < 0.3 (wrong place or nothing), 0.3-0.5 (a near
+  miss: usually the wrong size) and >= 0.5, and that detection's mean log(width / true width)
+  and log(height / true height) (boxes with +1-pixel sizes; over the ground-truth boxes with any
+  overlapping detection).
 
     .venv/bin/python benchmarks/frame_diagnosis.py runs/demo/data/source.json \\
         runs/demo/train/detections.json --out diagnosis.json
@@ -52,10 +57,17 @@ def diagnose(ann: AnnotationSet, dets: Detections) -> dict:
     for i, (v, f) in enumerate(zip(dets.videos.tolist(), dets.frames.tolist())):
         rows[(v, f)].append(i)
     confusion = np.zeros((k, k + 1), np.int64)
-    for vi, f, label, box in zip(g.videos.tolist(), g.frames.tolist(), g.labels.tolist(),
-                                 g.boxes):
+    best_iou = np.zeros(len(g.frames))  # [G] best IoU of any detection per ground-truth box
+    log_wh = np.full((len(g.frames), 2), np.nan)  # [G, 2] log size ratios of that detection
+    for gi, (vi, f, label, box) in enumerate(zip(g.videos.tolist(), g.frames.tolist(),
+                                                 g.labels.tolist(), g.boxes)):
         idx = np.asarray(rows.get((names[vi], f), []), np.int64)
-        iou = np_iou(box[None], np.asarray(dets.boxes, np.float64)[idx], plus_one=True)[0]
+        cand = np.asarray(dets.boxes, np.float64)[idx]  # [M, 4] this frame's detections
+        iou = np_iou(box[None], cand, plus_one=True)[0]  # [1, 4] x [M, 4] -> [M]
+        if len(idx) and iou.max() > 0:
+            best_iou[gi] = iou.max()
+            size = cand[np.argmax(iou), 2:] - cand[np.argmax(iou), :2] + 1  # [2] w, h (px)
+            log_wh[gi] = np.log(size / (box[2:] - box[:2] + 1))
         hit = idx[iou >= 0.5]  # [M] -> the overlapping detections
         col = int(dets.labels[hit[np.argmax(dets.scores[hit])]]) if len(hit) else k
         confusion[label, col] += 1
@@ -64,6 +76,18 @@ def diagnose(ann: AnnotationSet, dets: Detections) -> dict:
     best_gt = [dets.scores[r].max() for key, r in rows.items() if key in gt_keys]
     best_other = [dets.scores[r].max() for key, r in rows.items() if key not in gt_keys]
     localised = int(confusion[:, :k].sum())
+    per_class = {}
+    for c, name in enumerate(classes):
+        sel = g.labels == c
+        near = log_wh[sel & (best_iou > 0)]
+        per_class[name] = {
+            "gt_boxes": int(sel.sum()),
+            "best_iou_below_0.3": float(np.mean(best_iou[sel] < 0.3)) if sel.any() else None,
+            "best_iou_0.3_to_0.5": (float(np.mean((best_iou[sel] >= 0.3) & (best_iou[sel] < 0.5)))
+                                    if sel.any() else None),
+            "best_iou_at_least_0.5": float(np.mean(best_iou[sel] >= 0.5)) if sel.any() else None,
+            "log_w_ratio": float(near[:, 0].mean()) if len(near) else None,
+            "log_h_ratio": float(near[:, 1].mean()) if len(near) else None}
     return {
         "classes": classes, "gt_boxes": len(g.frames),
         "class_agnostic_frame_AP@0.5": 100 * agnostic_ap,
@@ -72,6 +96,7 @@ def diagnose(ann: AnnotationSet, dets: Detections) -> dict:
         "confusion": confusion.tolist(),
         "median_best_score_gt_frames": float(np.median(best_gt)) if best_gt else None,
         "median_best_score_other_frames": float(np.median(best_other)) if best_other else None,
+        "localisation_per_class": per_class,
     }
 
 
@@ -96,6 +121,15 @@ def main() -> None:
 
     print(f"median best score: GT frames {fmt(r['median_best_score_gt_frames'])}, "
           f"other frames {fmt(r['median_best_score_other_frames'])}")
+    print("best-overlapping detection per GT box: IoU <0.3 / 0.3-0.5 / >=0.5, log(w/true w), "
+          "log(h/true h)")
+    for c, loc in r["localisation_per_class"].items():
+        if not loc["gt_boxes"]:
+            continue
+        sizes = ("  n/a" if loc["log_w_ratio"] is None else
+                 f"{loc['log_w_ratio']:+.2f} {loc['log_h_ratio']:+.2f}")
+        print(f"{c[:12]:>12} {loc['best_iou_below_0.3']:.2f} {loc['best_iou_0.3_to_0.5']:.2f} "
+              f"{loc['best_iou_at_least_0.5']:.2f}  {sizes}  ({loc['gt_boxes']} boxes)")
     if a.out:
         atomic_write_json(a.out, r, indent=2)
 

@@ -40,6 +40,26 @@ def test_confusion_counts_best_overlapping_label_and_misses():
     assert r["median_best_score_other_frames"] == pytest.approx(0.95)
 
 
+def test_localisation_per_class_separates_near_misses_and_sizes():
+    """Per class, the best-overlapping detection of any label: IoU bands and log size ratios
+    (+1-pixel sizes: BOX is 10 x 10 px)."""
+    tall = [0, 0, 9, 19]  # 10 x 20 px over BOX: IoU 100 / 200 = 0.5, log h ratio log 2
+    taller = [0, 0, 9, 29]  # 10 x 30: IoU 1/3, a near miss
+    ann = annotations(video("a", [tube(0, 0, BOX, 3)]), video("b", [tube(1, 0, BOX, 2)]))
+    dets = detections([("a", 0, 1, 0.9, tall), ("a", 0, 0, 0.2, FAR),  # best overlap: tall
+                       ("a", 1, 0, 0.9, taller),
+                       ("b", 0, 1, 0.9, BOX)])  # a frame 2 of a and b frame 1: nothing
+    loc = load_diagnose()(ann, dets)["localisation_per_class"]
+    a, b = loc["run"], loc["jump"]
+    assert a["gt_boxes"] == 3 and b["gt_boxes"] == 2
+    assert (a["best_iou_below_0.3"], a["best_iou_0.3_to_0.5"], a["best_iou_at_least_0.5"]) == \
+        pytest.approx((1 / 3, 1 / 3, 1 / 3))
+    assert a["log_w_ratio"] == pytest.approx(0.0)
+    assert a["log_h_ratio"] == pytest.approx((np.log(2) + np.log(3)) / 2)  # frames 0 and 1
+    assert b["best_iou_at_least_0.5"] == pytest.approx(0.5) and b["log_h_ratio"] == 0.0
+    assert loc["wave"]["gt_boxes"] == 0 and loc["wave"]["log_w_ratio"] is None
+
+
 def test_two_actors_on_one_frame_are_two_rows():
     ann = annotations(video("a", [tube(0, 0, BOX, 1), tube(2, 0, FAR, 1)]))
     dets = detections([("a", 0, 0, 0.9, BOX), ("a", 0, 1, 0.8, FAR)])
