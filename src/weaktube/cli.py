@@ -260,7 +260,8 @@ def cmd_bench_ablation(a: argparse.Namespace) -> int:
     result = run_ablation(Path(a.out), a.preset, seeds, a.quick, device=a.device,
                           only=a.only or None, progress=True,
                           directions=a.direction or None, overrides=overrides or None,
-                          sources=Path(a.sources) if a.sources else None)
+                          sources=Path(a.sources) if a.sources else None,
+                          target_overrides=parse_set(a.target_set) or None)
     print(format_table(result.rows))
     print(format_checks(result.checks))
     print(f"wall time {result.wall_seconds:.0f} s; results in {Path(a.out) / 'ablation.json'}")
@@ -371,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a key of every run's config, e.g. data.augment.hue=0.5 "
                     "(repeatable; a variant of the suite: give it its own --out)")
+    ab.add_argument("--target-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a key of the target-stage runs only (the weak rows, "
+                    "trackers, boxed_<x>_weak; not the source models or oracles), e.g. "
+                    "train.ema_decay=0.998 or train.seed=10 (repeatable; with --sources, a "
+                    "paired variant of the target stage)")
     ab.add_argument("--sources", metavar="DIR", help="a finished suite folder: take its "
                     "benchmark and source-stage runs (source models, oracles, boxed_<x>) "
                     "instead of training them, so that a --set weak.* variant is compared on "

@@ -435,6 +435,14 @@ def test_paired_variant_reads_the_source_runs_of_another_suite(tmp_path, tiny_da
     assert rows["source_only_in_domain"] == base_rows["source_only_in_domain"]
     assert rows["trbl_ncbl"] == pytest.approx(
         RecordingFit.score(variant / "runs/0/B_to_A/trbl_ncbl"))
+    # target-stage keys of any section: the target runs take them, DIR's runs are still valid
+    fake = RecordingFit()
+    res = _run(tmp_path / "v6", fake, monkeypatch, seeds=[0], only=only, directions=["B->A"],
+               target_overrides={"train": {"seed": 7}}, sources=base)
+    assert [c["seed"] for c in fake.calls] == [7, 7] and len(fake.calls) == 2
+    assert {r["setting"]: r["frame_mAP"] for r in res.rows}["oracle"] == base_rows["oracle"]
+    assert res.config["target_overrides"] == {"train": {"seed": 7}}
+    assert sorted(p.as_posix() for p in base.rglob("*")) == before
     # a source run made with another (non-weak) config is refused, an unfinished one too
     with pytest.raises(abl.AblationError, match="data.augment.hue"):
         _run(tmp_path / "v2", RecordingFit(), monkeypatch, seeds=[0], only=only,

@@ -77,7 +77,10 @@ the spread over training seeds (6-17 points in B->A) swamps most single changes.
 read from the finished suite folder DIR, never trained or written there; only the target-stage
 runs are trained, into ``out_dir``, starting from DIR's checkpoints. The source stage does not
 read ``weak.*``, so those keys may differ from DIR's; any other difference raises
-:class:`AblationError`.
+:class:`AblationError`. Other keys of the target stage alone (``target_overrides``,
+``--target-set``, e.g. ``train.ema_decay`` or ``train.seed``) apply to the target-stage runs
+only (the weak rows, the trackers, ``boxed_<x>_weak``), after their budget; the source-stage
+runs, the oracles included, never see them.
 """
 
 from __future__ import annotations
@@ -377,13 +380,18 @@ def select(runs: list[RunSpec], rows: list[RowSpec], only: Sequence[str] | None,
 
 # ---------------------------------------------------------------------------------- running
 def run_config(base: ExperimentConfig, spec: RunSpec, budgets: dict,
-               init_folder: Path | None) -> ExperimentConfig:
+               init_folder: Path | None, target_overrides: dict | None = None
+               ) -> ExperimentConfig:
     """The ``ExperimentConfig`` of one run: ``base`` + the budget + the run's overrides;
-    ``init_folder``: the folder of the run ``spec.init`` names."""
+    ``init_folder``: the folder of the run ``spec.init`` names; ``target_overrides``: nested
+    overrides applied last, to target-stage runs only."""
     train = {**budgets[spec.budget], "stage": spec.stage, "seed": spec.seed,
              "init": str(init_folder / "last.pt") if spec.init else ""}
-    return apply_overrides(base, {"data": {"annotations": str(spec.annotations)},
-                                  "train": train, "weak": dict(spec.weak)})
+    cfg = apply_overrides(base, {"data": {"annotations": str(spec.annotations)},
+                                 "train": train, "weak": dict(spec.weak)})
+    if target_overrides and spec.stage == "target":
+        cfg = apply_overrides(cfg, target_overrides)
+    return cfg
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -489,8 +497,8 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
                  device: str = "auto", only: list[str] | None = None, progress: bool = True,
                  directions: list[str] | None = None,
                  *, synth: SynthConfig | None = None, budgets: dict | None = None,
-                 overrides: dict | None = None, sources: Path | None = None
-                 ) -> AblationResult:
+                 overrides: dict | None = None, sources: Path | None = None,
+                 target_overrides: dict | None = None) -> AblationResult:
     """Run (or resume) the ablation suite into ``out_dir``; see the module docstring.
 
     ``preset``: the synthetic benchmark and demo recipe (``demo`` | ``bench``). ``seeds``:
@@ -500,7 +508,8 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
     replaces the preset's :class:`SynthConfig`, ``budgets`` replaces
     ``ABLATION_BUDGETS["quick" | "full"]``, ``overrides`` are applied to the base config.
     ``sources``: a finished suite folder whose benchmark and source-stage runs are used instead
-    of training them (paired variants; see the module docstring).
+    of training them (paired variants; see the module docstring). ``target_overrides``: applied
+    to the target-stage runs only, after their budget.
 
     With ``progress``: a bar over the runs and a line per finished run. The summary is for the
     caller to print (:func:`format_table`, :func:`format_checks`).
@@ -540,6 +549,7 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
     config = {"preset": preset, "data_seed": DATA_SEED, "seeds": list(seeds), "quick": quick,
               "device": device, "only": list(only) if only else None, "budgets": budgets,
               "sources": str(home) if sources else None,
+              "target_overrides": target_overrides or None,
               "base": to_dict(base), "synth": dataclasses.asdict(synth),
               "directions": list(dict.fromkeys(r.direction for r in rows))}
     result = AblationResult([], [], [], config)
@@ -550,7 +560,7 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
         bar.set_postfix_str(spec.key)
         folder = folder_of(spec)
         cfg = run_config(base, spec, budgets,
-                         folder_of(by_key[spec.init]) if spec.init else None)
+                         folder_of(by_key[spec.init]) if spec.init else None, target_overrides)
         check_run_folder(folder, cfg)
         reused = (folder / "results.json").exists()
         t_run = time.perf_counter()
