@@ -5,6 +5,7 @@ silence it."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from weaktube.losses.detection import DetectionLossConfig
@@ -14,9 +15,9 @@ from weaktube.train.weak import WeakConfig, WeakLoss, top_frame_boxes
 ANCHORS = ((0.2, 0.3), (0.5, 0.8))
 
 
-def _model(seed: int = 0):
+def _model(seed: int = 0, prior_prob: float = 0.01):
     torch.manual_seed(seed)
-    cfg = DetectorConfig(
+    cfg = DetectorConfig(prior_prob=prior_prob,
         num_classes=3, clip_len=4, img_size=64, anchors=ANCHORS,
         cls_backbone=BackboneConfig.resnet(10, width=8, stem_width=8),
         loc_backbone=BackboneConfig.resnet(10, width=8, stem_width=8,
@@ -272,3 +273,42 @@ def test_keyframe_size_term_reads_the_own_anchor():
         if float(_teacher_loss(student, teacher, batch, cfg)["teach_key_wh"]) != base:
             changed.add(a)
     assert changed == used
+
+
+def test_outside_negative_silences_the_non_action_frames_of_action_clips():
+    """``outside_negative``: the frames of an action clip outside every segment get branch 4's
+    "no object" term, weighted like a background clip's frames; steps on it lower the top
+    objectness there and leave the segment's frames detecting. Off: no such term."""
+    batch = _batch([0, 1, 2, 0])
+    batch["frame_segment"][:, :2] = -1  # the clips' first two frames precede the segment
+    off = _loss(_model(), batch, WeakConfig(use_trb=False, use_ncb=False))
+    assert "out_frames_noobj" not in off
+    on_cfg = WeakConfig(use_trb=False, use_ncb=False, outside_negative=True)
+    on = _loss(_model(), batch, on_cfg)
+    assert on["out_frames_noobj"] > 0
+    assert {k: v.item() for k, v in on.items() if k != "out_frames_noobj"} == pytest.approx(
+        {k: v.item() for k, v in off.items()})
+    # weighted like a background clip's frames: half the frames of every clip = 2 of 4 bg clips
+    bg = _loss(_model(), _batch([-1, -1, 0, 0]), on_cfg)
+    assert on["out_frames_noobj"].item() == pytest.approx(bg["bg_frames_noobj"].item(), rel=0.2)
+    assert "out_frames_noobj" not in _loss(_model(), _batch([0, 1, 2, 0]), on_cfg)
+
+    def top(model) -> torch.Tensor:  # [N] mean top objectness per frame
+        with torch.no_grad():
+            return top_frame_boxes(model.eval()(batch["clip"]).frames, model.anchors)[1].mean(0)
+
+    ends = {}
+    for flag in (False, True):  # a detector that starts out detecting everywhere
+        model = _model(prior_prob=0.5).train()
+        start = top(model)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        for _ in range(30):
+            terms = _loss(model.train(), batch, WeakConfig(use_trb=False, use_ncb=False,
+                                                           outside_negative=flag))
+            opt.zero_grad()
+            sum(terms.values()).backward()
+            opt.step()
+        ends[flag] = top(model)
+    assert start.min() > 0.4
+    assert ends[True][:2].max() < 0.5 * ends[False][:2].min()  # outside: silenced
+    assert ends[True][2:].min() > 2 * ends[True][:2].max()  # inside: still detecting

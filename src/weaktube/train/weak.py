@@ -82,6 +82,11 @@ class WeakConfig:
     # ... with a tolerance: no size loss once the prediction overlaps that target this much
     # (0.85: a concentric box 18 % taller, or 8 % larger both ways)
     size_tolerance_iou: float = 0.85
+    # True: the frames of an action clip that lie outside every segment get branch 4's "no
+    # object" term, like every frame of a background clip and like the source stage's frames
+    # without a box; right when the segments mark every action instance (the annotation
+    # format's promise). False: such frames contribute nothing (docs/WEAK.md "Clips")
+    outside_negative: bool = False
 
 
 def top_frame_index(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -212,6 +217,19 @@ def _subset_loss(raw: torch.Tensor, mask: torch.Tensor, fn) -> dict[str, torch.T
     return {k: v * scale for k, v in terms.items()}
 
 
+def _frames_noobj(frames: torch.Tensor, mask: torch.Tensor, anchors: torch.Tensor,
+                  loss_cfg: DetectionLossConfig) -> torch.Tensor:
+    """Branch 4's "no object" term in the frames ``mask [B, N]`` of ``frames [B, N, A, 5, H',
+    W']``, each frame weighted 1 / (B * N) like a frame of Loss_clip."""
+    b, n = mask.shape
+    fr = frames.float()[mask]  # [B, N, A, 5, H', W'] -> [F, A, 5, H', W']
+    f = len(fr)
+    t = yolo_loss(fr, anchors, torch.zeros(f, 1, 4, device=fr.device),
+                  torch.full((f, 1), -1, dtype=torch.long, device=fr.device), 0, loss_cfg,
+                  prefix="frames_")
+    return t["frames_noobj"] * f / (b * n)
+
+
 class WeakLoss:
     """Named terms of the target-stage loss for one batch (a callable holding the thread pool).
 
@@ -277,14 +295,11 @@ class WeakLoss:
             r, anchors, empty[m], none[m], k, lc, prefix="bg_key_"))
         terms.update({kk: v for kk, v in bg.items() if kk.endswith("noobj")})
         if neg.any():
-            b, n = frames.shape[:2]
-            fr = frames.float()[neg]
-            nb = int(neg.sum())
-            t = yolo_loss(fr.reshape(nb * n, *fr.shape[2:]), anchors,
-                          torch.zeros(nb * n, 1, 4, device=clip.device),
-                          torch.full((nb * n, 1), -1, dtype=torch.long, device=clip.device),
-                          0, lc, prefix="bg_frames_")
-            terms["bg_frames_noobj"] = t["bg_frames_noobj"] * nb / b
+            terms["bg_frames_noobj"] = _frames_noobj(frames, neg[:, None].expand_as(covered),
+                                                     anchors, lc)
+        outside = pos[:, None] & (batch["frame_segment"] < 0)  # [B, N] action clips' non-action
+        if cfg.outside_negative and outside.any():
+            terms["out_frames_noobj"] = _frames_noobj(frames, outside, anchors, lc)
         targets = future.result() if future is not None else None
         if targets is not None:
             self.stats["tracker_jobs"] += targets.jobs
