@@ -100,6 +100,11 @@ class Tube:
         }
 
 
+# frame label of time covered only by an ambiguous segment (VideoRecord.segment_labels): neither
+# an action (>= 0) nor background (-1); training draws no keyframe there and gives no term
+AMBIGUOUS_FRAME = -2
+
+
 @dataclass
 class Segment:
     """A temporal action instance: ``label`` from ``start`` to ``end`` seconds."""
@@ -161,17 +166,17 @@ class VideoRecord:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
         return np.stack(boxes).astype(np.float32), np.asarray(labels, np.int64)
 
-    def segment_labels(self) -> np.ndarray:
+    def segment_labels(self, ambiguous: int = -1) -> np.ndarray:
         """``[num_frames]`` int: the label of the segment covering each frame, -1 for none.
 
-        Where segments overlap, the later one in the list wins.
+        Where segments overlap, the later one in the list wins. Frames covered by an ambiguous
+        segment only are ``ambiguous`` (-1 by default: like no segment; the training data
+        marks them :data:`AMBIGUOUS_FRAME` to keep them out of both classes).
         """
         out = np.full(self.num_frames, -1, np.int64)
-        for s in self.segments:
-            if s.ambiguous:
-                continue
+        for s in sorted(self.segments, key=lambda s: not s.ambiguous):  # ambiguous ones first
             a, b = s.frame_range(self.fps)
-            out[a : min(b, self.num_frames)] = s.label
+            out[a : min(b, self.num_frames)] = ambiguous if s.ambiguous else s.label
         return out
 
     def to_dict(self) -> dict:

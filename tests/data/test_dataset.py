@@ -12,7 +12,14 @@ from weaktube.data.dataset import (
     keyframe_index,
 )
 from weaktube.data.transforms import AugmentConfig
-from weaktube.structures import AnnotationError, AnnotationSet, Segment, Tube, VideoRecord
+from weaktube.structures import (
+    AMBIGUOUS_FRAME,
+    AnnotationError,
+    AnnotationSet,
+    Segment,
+    Tube,
+    VideoRecord,
+)
 
 W, H, T = 96, 72, 20
 
@@ -85,6 +92,29 @@ def test_weak_video_uses_segment_label(frame_root):
     assert len(ds[7]["key_labels"]) == 0  # weak videos carry no boxes
     # clip frames 4..7; the segment 0.5..1.5 s at 10 fps covers frames 5..14
     assert ds[7]["frame_segment"].tolist() == [-1, 0, 0, 0]
+
+
+def test_ambiguous_time_is_neither_action_nor_background(frame_root):
+    """An ambiguous segment (THUMOS14's "Ambiguous") is never a training label either way: no
+    keyframe is drawn in its time, and clip frames there are AMBIGUOUS_FRAME, not -1; a real
+    segment over the same frames wins whatever the order."""
+    root, _ = frame_root
+    v = VideoRecord("vid", T, W, H, 10.0, "train", [],
+                    [Segment(0, 0.5, 1.0), Segment(0, 0.8, 1.5, ambiguous=True)])
+    assert v.segment_labels().tolist()[4:16] == [-1] + [0] * 5 + [-1] * 5 + [-1]
+    assert v.segment_labels(ambiguous=AMBIGUOUS_FRAME).tolist()[4:16] == \
+        [-1] + [0] * 5 + [AMBIGUOUS_FRAME] * 5 + [-1]
+    weak = AnnotationSet(["move"], [v])
+    idx = keyframe_index(weak)
+    assert idx.frame.tolist() == [f for f in range(T) if not 10 <= f < 15]
+    assert idx.positive.sum() == 5
+    ds = ClipDataset(weak, FrameStore(root), idx, 4, 1, 64)
+    last = int(np.nonzero(idx.frame == 15)[0][0])  # keyframe 15: clip frames 12..15
+    assert ds[last]["frame_segment"].tolist() == [AMBIGUOUS_FRAME] * 3 + [-1]
+    assert ds[last]["segment_label"] == -1
+    # the order of the segments in the file does not matter
+    flipped = VideoRecord("vid", T, W, H, 10.0, "train", [], v.segments[::-1])
+    assert flipped.segment_labels(-2).tolist() == v.segment_labels(-2).tolist()
 
 
 def test_frame_count_mismatch_is_reported(frame_root):

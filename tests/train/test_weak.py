@@ -10,6 +10,7 @@ import torch
 
 from weaktube.losses.detection import DetectionLossConfig
 from weaktube.model import BackboneConfig, DetectorConfig, build_detector
+from weaktube.structures import AMBIGUOUS_FRAME
 from weaktube.train.weak import WeakConfig, WeakLoss, top_frame_boxes
 
 ANCHORS = ((0.2, 0.3), (0.5, 0.8))
@@ -312,3 +313,17 @@ def test_outside_negative_silences_the_non_action_frames_of_action_clips():
     assert start.min() > 0.4
     assert ends[True][:2].max() < 0.5 * ends[False][:2].min()  # outside: silenced
     assert ends[True][2:].min() > 2 * ends[True][:2].max()  # inside: still detecting
+
+
+def test_ambiguous_frames_take_no_term():
+    """Frames in ambiguous time (AMBIGUOUS_FRAME) are neither an action clip's idle time
+    (``outside_negative``) nor a background clip's empty frames."""
+    on_cfg = WeakConfig(use_trb=False, use_ncb=False, outside_negative=True)
+    batch = _batch([0, 1, 2, 0])
+    batch["frame_segment"][:, :2] = AMBIGUOUS_FRAME
+    assert "out_frames_noobj" not in _loss(_model(), batch, on_cfg)
+    bg = _batch([-1, -1, -1, -1])
+    full = _loss(_model(), bg, on_cfg)["bg_frames_noobj"].item()
+    bg["frame_segment"][:, :2] = AMBIGUOUS_FRAME
+    half = _loss(_model(), bg, on_cfg)["bg_frames_noobj"].item()
+    assert 0.3 * full < half < 0.7 * full

@@ -35,7 +35,7 @@ from weaktube.data.transforms import (
     warp_frames,
 )
 from weaktube.data.video import find_video, load_record_frames
-from weaktube.structures import AnnotationSet, VideoRecord
+from weaktube.structures import AMBIGUOUS_FRAME, AnnotationSet, VideoRecord
 
 
 def clip_indices(keyframe: int, clip_len: int, stride: int, num_frames: int,
@@ -106,7 +106,8 @@ class KeyframeIndex:
 
 
 def keyframe_index(ann: AnnotationSet, every: int = 1) -> KeyframeIndex:
-    """Every ``every``-th frame of every video, with whether an action covers it."""
+    """Every ``every``-th frame of every video, with whether an action covers it; in videos
+    without tubes, frames covered only by an ambiguous segment are left out."""
     vids, frames, pos = [], [], []
     for vi, v in enumerate(ann.videos):
         f = np.arange(0, v.num_frames, every)
@@ -114,7 +115,9 @@ def keyframe_index(ann: AnnotationSet, every: int = 1) -> KeyframeIndex:
         for t in v.tubes:
             covered[t.start_frame : t.end_frame] = True
         if not v.tubes:
-            covered = v.segment_labels() >= 0
+            labels = v.segment_labels(ambiguous=AMBIGUOUS_FRAME)
+            covered = labels >= 0
+            f = f[labels[f] != AMBIGUOUS_FRAME]  # ambiguous time: neither action nor background
         vids.append(np.full(len(f), vi))
         frames.append(f)
         pos.append(covered[f])
@@ -138,7 +141,8 @@ class ClipDataset(torch.utils.data.Dataset):
         self.clip_len, self.stride, self.img_size = clip_len, stride, img_size
         self.augment, self.seed, self.epoch = augment, seed, 0
         self.with_pixels = with_pixels  # also return the uint8 frames (for the tracker)
-        self._segment_labels = {v.name: v.segment_labels() for v in ann.videos}
+        self._segment_labels = {v.name: v.segment_labels(ambiguous=AMBIGUOUS_FRAME)
+                                for v in ann.videos}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -181,7 +185,8 @@ class ClipDataset(torch.utils.data.Dataset):
             "frame": key,
             "frame_indices": torch.from_numpy(idx),
             "matrix": torch.from_numpy(m.astype(np.float32)),  # [2, 3] original px -> input px
-            "frame_segment": torch.from_numpy(seg_frames),  # [N] segment label per frame, -1
+            # [N] segment label per frame: -1 outside segments, AMBIGUOUS_FRAME in ambiguous time
+            "frame_segment": torch.from_numpy(seg_frames),
         }
         if self.with_pixels:
             sample["pixels"] = torch.from_numpy(clip)  # [N, S, S, 3] uint8 RGB

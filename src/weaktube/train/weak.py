@@ -37,6 +37,7 @@ from weaktube.losses.tracking import tracking_loss
 from weaktube.model.box_ops import torch_iou_paired, xyxy_to_cxcywh
 from weaktube.model.decode import decode_boxes
 from weaktube.model.detector import location_maps
+from weaktube.structures import AMBIGUOUS_FRAME
 from weaktube.tracking.propagate import PropagationJob, propagate_many
 
 
@@ -235,9 +236,10 @@ class WeakLoss:
 
     ``batch`` needs ``clip``, ``pixels`` (uint8 ``[B, N, S, S, 3]``, the augmented frames the
     network sees), ``segment_label [B]`` and ``frame_segment [B, N]`` (the label covering each
-    clip frame, -1 outside segments). Clips flagged ``boxed [B]`` (videos with tubes; optional)
-    take the supervised terms ``sup_key_*`` / ``sup_clip_*`` on ``key_boxes``, ``key_labels``,
-    ``frame_boxes`` and ``frame_valid`` instead of the weak ones.
+    clip frame, -1 outside segments, ``AMBIGUOUS_FRAME`` in ambiguous time). Clips flagged
+    ``boxed [B]`` (videos with tubes; optional) take the supervised terms ``sup_key_*`` /
+    ``sup_clip_*`` on ``key_boxes``, ``key_labels``, ``frame_boxes`` and ``frame_valid`` instead
+    of the weak ones.
     """
 
     def __init__(self, cfg: WeakConfig, loss_cfg: DetectionLossConfig, anchors: torch.Tensor,
@@ -294,10 +296,11 @@ class WeakLoss:
         bg = _subset_loss(key.float(), neg, lambda r, m: yolo_loss(
             r, anchors, empty[m], none[m], k, lc, prefix="bg_key_"))
         terms.update({kk: v for kk, v in bg.items() if kk.endswith("noobj")})
+        frame_segment = batch["frame_segment"].to(clip.device)  # [B, N]
+        known = frame_segment != AMBIGUOUS_FRAME  # ambiguous time: no term
         if neg.any():
-            terms["bg_frames_noobj"] = _frames_noobj(frames, neg[:, None].expand_as(covered),
-                                                     anchors, lc)
-        outside = pos[:, None] & (batch["frame_segment"] < 0)  # [B, N] action clips' non-action
+            terms["bg_frames_noobj"] = _frames_noobj(frames, neg[:, None] & known, anchors, lc)
+        outside = pos[:, None] & (frame_segment == -1)  # [B, N] idle time of action clips
         if cfg.outside_negative and outside.any():
             terms["out_frames_noobj"] = _frames_noobj(frames, outside, anchors, lc)
         targets = future.result() if future is not None else None
