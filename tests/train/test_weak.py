@@ -327,3 +327,6 @@ def test_ambiguous_frames_take_no_term():
     bg["frame_segment"][:, :2] = AMBIGUOUS_FRAME
     half = _loss(_model(), bg, on_cfg)["bg_frames_noobj"].item()
     assert 0.3 * full < half < 0.7 * full
+    bg["frame_segment"][:] = AMBIGUOUS_FRAME  # nothing known in any frame: no term, no NaN
+    terms = _loss(_model(), bg, on_cfg)
+    assert "bg_frames_noobj" not in terms and all(torch.isfinite(v) for v in terms.values())
