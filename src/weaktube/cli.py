@@ -375,8 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--target-set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a key of the target-stage runs only (the weak rows, "
                     "trackers, boxed_<x>_weak; not the source models or oracles), e.g. "
-                    "train.ema_decay=0.998 or train.seed=10 (repeatable; with --sources, a "
-                    "paired variant of the target stage)")
+                    "train.ema_decay=0.998, or train.seed=100 (one seed for every --seed's "
+                    "target runs); repeatable; with --sources, a paired variant of the target "
+                    "stage; weak.* keys go in --set")
     ab.add_argument("--sources", metavar="DIR", help="a finished suite folder: take its "
                     "benchmark and source-stage runs (source models, oracles, boxed_<x>) "
                     "instead of training them, so that a --set weak.* variant is compared on "

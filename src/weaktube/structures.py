@@ -101,7 +101,8 @@ class Tube:
 
 
 # frame label of time covered only by an ambiguous segment (VideoRecord.segment_labels): neither
-# an action (>= 0) nor background (-1); training draws no keyframe there and gives no term
+# an action (>= 0) nor background (-1). In videos without tubes, training draws no keyframe
+# there (either stage) and the target stage gives such frames no term
 AMBIGUOUS_FRAME = -2
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from weaktube.config import to_dict
+from weaktube.config import ConfigError, to_dict
 from weaktube.data import synthetic as syn
 from weaktube.experiments import ablation as abl
 from weaktube.structures import AnnotationSet, Segment, Tube, VideoRecord
@@ -443,6 +443,18 @@ def test_paired_variant_reads_the_source_runs_of_another_suite(tmp_path, tiny_da
     assert {r["setting"]: r["frame_mAP"] for r in res.rows}["oracle"] == base_rows["oracle"]
     assert res.config["target_overrides"] == {"train": {"seed": 7}}
     assert sorted(p.as_posix() for p in base.rglob("*")) == before
+    with pytest.raises(abl.AblationError, match="train.seed"):  # v6's runs had seed 7
+        _run(tmp_path / "v6", RecordingFit(), monkeypatch, seeds=[0], only=only,
+             directions=["B->A"], sources=base)
+    # keys that define the rows, and unknown keys, are refused before anything trains
+    fake = RecordingFit()
+    for bad, match in (({"weak": {"use_trb": True}}, "weak.use_trb"),
+                       ({"train": {"init": "x.pt"}}, "train.init"),
+                       ({"train": {"sede": 1}}, "sede")):
+        with pytest.raises(ConfigError, match=match):
+            _run(tmp_path / "v7", fake, monkeypatch, seeds=[0], only=only, directions=["B->A"],
+                 target_overrides=bad, sources=base)
+    assert fake.calls == [] and not (tmp_path / "v7").exists()
     # a source run made with another (non-weak) config is refused, an unfinished one too
     with pytest.raises(abl.AblationError, match="data.augment.hue"):
         _run(tmp_path / "v2", RecordingFit(), monkeypatch, seeds=[0], only=only,

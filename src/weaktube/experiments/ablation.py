@@ -80,7 +80,11 @@ read ``weak.*``, so those keys may differ from DIR's; any other difference raise
 :class:`AblationError`. Other keys of the target stage alone (``target_overrides``,
 ``--target-set``, e.g. ``train.ema_decay`` or ``train.seed``) apply to the target-stage runs
 only (the weak rows, the trackers, ``boxed_<x>_weak``), after their budget; the source-stage
-runs, the oracles included, never see them.
+runs, the oracles included, never see them. A value is one value for every suite seed:
+``train.seed=100`` trains every target run with seed 100, each from its own seed's source
+model (the rows keep the suite seed's number). Keys that place a run in the suite
+(:data:`TARGET_FIXED_KEYS`: ``weak.*``, ``train.stage``, ``train.init``, ``data.annotations``)
+are refused.
 """
 
 from __future__ import annotations
@@ -394,6 +398,24 @@ def run_config(base: ExperimentConfig, spec: RunSpec, budgets: dict,
     return cfg
 
 
+# keys that define a run's place in the suite: a target-stage override may not change them
+# (weak.* variants go in ``overrides``: the source stage never reads them, and the rows keep
+# their own use_trb / use_ncb / tracker)
+TARGET_FIXED_KEYS = ("weak.", "train.stage", "train.init", "data.annotations")
+
+
+def check_target_overrides(target_overrides: dict | None) -> None:
+    """Raise :class:`ConfigError` for an unknown key or a bad value, and
+    :class:`AblationError` for a key of :data:`TARGET_FIXED_KEYS`, before anything runs."""
+    if not target_overrides:
+        return
+    apply_overrides(ExperimentConfig(), target_overrides, "--target-set")
+    fixed = [k for k in _flatten(target_overrides) if k.startswith(TARGET_FIXED_KEYS)]
+    if fixed:
+        raise AblationError(f"--target-set {', '.join(fixed)}: these keys define the suite's "
+                            "runs (weak.* variants: --set, which the source stage ignores)")
+
+
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
@@ -521,6 +543,7 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
         raise AblationError("need at least one training seed")
     if len(set(seeds)) != len(seeds):
         raise AblationError(f"duplicate training seeds {seeds}")
+    check_target_overrides(target_overrides)
     out_dir = Path(out_dir).resolve()
     home = Path(sources).resolve() if sources else out_dir  # the benchmark and source runs
     if sources and not (home / "runs").is_dir():

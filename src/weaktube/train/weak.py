@@ -293,7 +293,7 @@ class WeakLoss:
                 r, anchors, batch["frame_boxes"][m], batch["frame_valid"][m], lc,
                 prefix="sup_clip_")))
         # background clips of weak videos: no acting person, in the keyframe head and every frame
-        neg = ~pos & ~sup
+        neg = (seg == -1) & ~sup  # background clips of weak videos
         bg = _subset_loss(key.float(), neg, lambda r, m: yolo_loss(
             r, anchors, empty[m], none[m], k, lc, prefix="bg_key_"))
         terms.update({kk: v for kk, v in bg.items() if kk.endswith("noobj")})
