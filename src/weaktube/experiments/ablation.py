@@ -409,7 +409,10 @@ def check_target_overrides(target_overrides: dict | None) -> None:
     :class:`AblationError` for a key of :data:`TARGET_FIXED_KEYS`, before anything runs."""
     if not target_overrides:
         return
-    apply_overrides(ExperimentConfig(), target_overrides, "--target-set")
+    try:
+        apply_overrides(ExperimentConfig(), target_overrides)
+    except ConfigError as e:
+        raise ConfigError(f"--target-set: {e}") from None
     fixed = [k for k in _flatten(target_overrides) if k.startswith(TARGET_FIXED_KEYS)]
     if fixed:
         raise AblationError(f"--target-set {', '.join(fixed)}: these keys define the suite's "
