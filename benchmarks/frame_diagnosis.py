@@ -59,15 +59,16 @@ def diagnose(ann: AnnotationSet, dets: Detections) -> dict:
     confusion = np.zeros((k, k + 1), np.int64)
     best_iou = np.zeros(len(g.frames))  # [G] best IoU of any detection per ground-truth box
     log_wh = np.full((len(g.frames), 2), np.nan)  # [G, 2] log size ratios of that detection
+    all_boxes = np.asarray(dets.boxes, np.float64)  # [D, 4] pixels
     for gi, (vi, f, label, box) in enumerate(zip(g.videos.tolist(), g.frames.tolist(),
                                                  g.labels.tolist(), g.boxes)):
         idx = np.asarray(rows.get((names[vi], f), []), np.int64)
-        cand = np.asarray(dets.boxes, np.float64)[idx]  # [M, 4] this frame's detections
+        cand = all_boxes[idx]  # [M, 4] this frame's detections
         iou = np_iou(box[None], cand, plus_one=True)[0]  # [1, 4] x [M, 4] -> [M]
         if len(idx) and iou.max() > 0:
+            best = cand[np.argmax(iou)]  # [4]
             best_iou[gi] = iou.max()
-            size = cand[np.argmax(iou), 2:] - cand[np.argmax(iou), :2] + 1  # [2] w, h (px)
-            log_wh[gi] = np.log(size / (box[2:] - box[:2] + 1))
+            log_wh[gi] = np.log((best[2:] - best[:2] + 1) / (box[2:] - box[:2] + 1))  # w, h
         hit = idx[iou >= 0.5]  # [M] -> the overlapping detections
         col = int(dets.labels[hit[np.argmax(dets.scores[hit])]]) if len(hit) else k
         confusion[label, col] += 1
@@ -80,12 +81,12 @@ def diagnose(ann: AnnotationSet, dets: Detections) -> dict:
     for c, name in enumerate(classes):
         sel = g.labels == c
         near = log_wh[sel & (best_iou > 0)]
+        band = np.digitize(best_iou[sel], [0.3, 0.5])  # 0: < 0.3, 1: 0.3-0.5, 2: >= 0.5
+        share = [float(np.mean(band == k)) if sel.any() else None for k in range(3)]
         per_class[name] = {
             "gt_boxes": int(sel.sum()),
-            "best_iou_below_0.3": float(np.mean(best_iou[sel] < 0.3)) if sel.any() else None,
-            "best_iou_0.3_to_0.5": (float(np.mean((best_iou[sel] >= 0.3) & (best_iou[sel] < 0.5)))
-                                    if sel.any() else None),
-            "best_iou_at_least_0.5": float(np.mean(best_iou[sel] >= 0.5)) if sel.any() else None,
+            "best_iou_below_0.3": share[0], "best_iou_0.3_to_0.5": share[1],
+            "best_iou_at_least_0.5": share[2],
             "log_w_ratio": float(near[:, 0].mean()) if len(near) else None,
             "log_h_ratio": float(near[:, 1].mean()) if len(near) else None}
     return {

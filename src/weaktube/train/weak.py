@@ -224,11 +224,11 @@ def _frames_noobj(frames: torch.Tensor, mask: torch.Tensor, anchors: torch.Tenso
     """Branch 4's "no object" term in the frames ``mask [B, N]`` of ``frames [B, N, A, 5, H',
     W']``, each frame weighted 1 / (B * N) like a frame of Loss_clip."""
     b, n = mask.shape
-    fr = frames.float()[mask]  # [B, N, A, 5, H', W'] -> [F, A, 5, H', W']
-    f = len(fr)
-    t = yolo_loss(fr, anchors, torch.zeros(f, 1, 4, device=fr.device),
-                  torch.full((f, 1), -1, dtype=torch.long, device=fr.device), 0, loss_cfg,
-                  prefix="frames_")
+    fr = frames.float()[mask][None]  # [B, N, A, 5, H', W'] -> [1, F, A, 5, H', W']
+    f = fr.shape[1]
+    none = torch.zeros(1, f, 1, dtype=torch.bool, device=fr.device)  # [1, F, 1] no box
+    t = clip_loss(fr, anchors, torch.zeros(1, f, 1, 4, device=fr.device), none, loss_cfg,
+                  prefix="frames_")  # mean over the F frames
     return t["frames_noobj"] * f / (b * n)
 
 
