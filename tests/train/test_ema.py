@@ -52,6 +52,26 @@ def test_update_moves_each_float_tensor_by_one_minus_decay_and_copies_integers()
         assert torch.equal(v, new[k])
 
 
+def test_average_into_a_module_keeps_a_subset_in_its_own_tensors():
+    """``into=``: the average lives in that module's tensors (updated in place, no private copy),
+    over its keys only; ``warmup=False`` applies ``decay`` from the first update."""
+    net, shadow = _net(), _net()[1:]  # shadow: the batch norm alone, keys "0.*" of another net
+    shadow = nn.Sequential(nn.Identity(), shadow[0])  # -> keys "1.*", a subset of net's
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    old = {k: v.clone() for k, v in shadow.state_dict().items()}
+    ema = ModelEma(net, 0.75, into=shadow, warmup=False)
+    ema.update(net)
+    new = net.state_dict()
+    for k, v in shadow.state_dict().items():  # the module itself moved
+        if v.is_floating_point():
+            torch.testing.assert_close(v, 0.75 * old[k] + 0.25 * new[k])
+    assert set(ema.state) == set(shadow.state_dict()) < set(new)
+    with pytest.raises(ValueError, match="has no"):
+        ModelEma(shadow, 0.75, into=net)  # net has keys the model to average lacks
+
+
 @pytest.mark.parametrize("decay", [0.0, 1.0, -0.5])
 def test_bad_decay_is_refused(decay):
     with pytest.raises(ValueError, match="decay"):

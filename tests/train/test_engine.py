@@ -120,10 +120,12 @@ def test_target_stage_supervises_the_boxed_videos_of_a_mixed_file(tmp_path):
     assert not any(k.startswith("sup_") for k in logged[False])
 
 
-def test_size_teacher_is_the_initial_model_also_after_resume(tmp_path, monkeypatch):
-    """``weak.size_teacher``: the target stage logs the size-anchor terms, and a run killed after
-    its first epoch and resumed trains exactly as one that was not (the teacher is rebuilt from
-    ``train.init``, not from the resumed weights)."""
+@pytest.mark.parametrize("weak", [{"size_teacher": True}, {"teacher_decay": 0.9}])
+def test_teachers_resume_where_they_were(tmp_path, monkeypatch, weak):
+    """A target run with a teacher, killed after its first epoch and resumed, trains exactly as
+    one that was not: ``weak.size_teacher``'s frozen teacher is rebuilt from ``train.init`` (not
+    from the resumed weights) and logs the size-anchor terms; ``weak.teacher_decay``'s mean
+    teacher comes back from the checkpoint where it was."""
     import json
 
     import weaktube.train.engine as engine
@@ -138,7 +140,7 @@ def test_size_teacher_is_the_initial_model_also_after_resume(tmp_path, monkeypat
     tcfg = apply_overrides(cfg, {
         "data": {"annotations": str(data / "source_weak.json")},
         "train": {"stage": "target", "init": str(tmp_path / "source" / "last.pt"), "epochs": 2},
-        "weak": {"size_teacher": True, "use_trb": True, "use_ncb": False}})
+        "weak": {**weak, "use_trb": True, "use_ncb": False}})
     fit(tcfg, tmp_path / "whole", progress=False, evaluate_at_end=False)
     save = engine.save_checkpoint
 
@@ -157,9 +159,17 @@ def test_size_teacher_is_the_initial_model_also_after_resume(tmp_path, monkeypat
         return [x for x in lines if "iteration" in x]
 
     whole, split = logged(tmp_path / "whole"), logged(tmp_path / "split")
-    assert {"teach_frames_wh", "teach_key_wh"} <= set(whole[0])
-    # the resumed epoch has size terms to get wrong
-    assert sum(x["teach_frames_wh"] + x["teach_key_wh"] for x in whole[-2:]) > 0
+    if "size_teacher" in weak:
+        assert {"teach_frames_wh", "teach_key_wh"} <= set(whole[0])
+        # the resumed epoch has size terms to get wrong
+        assert sum(x["teach_frames_wh"] + x["teach_key_wh"] for x in whole[-2:]) > 0
+    else:
+        from weaktube.train.checkpoint import load_checkpoint
+
+        w, sp = (load_checkpoint(tmp_path / r / "last.pt") for r in ("whole", "split"))
+        assert sp["weak"]["teacher_ema"]["updates"] == w["iteration"] == sp["iteration"]
+        for k, v in w["weak"]["teacher_ema"]["state"].items():
+            assert torch.equal(sp["weak"]["teacher_ema"]["state"][k], v), k
     assert [x["loss"] for x in split[-2:]] == [x["loss"] for x in whole[-2:]]
 
 

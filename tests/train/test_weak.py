@@ -276,6 +276,69 @@ def test_keyframe_size_term_reads_the_own_anchor():
     assert changed == used
 
 
+# --------------------------------------------------------------- pseudo-box teacher (teacher_decay)
+def _location_copy(model):
+    """``model``'s branches 2 + 4 as a frozen eval-mode teacher (like ``location_teacher``)."""
+    import copy
+
+    teacher = copy.deepcopy(model)
+    del teacher.cls_backbone, teacher.fusion
+    return teacher.eval().requires_grad_(False)
+
+
+def test_pseudo_source_is_the_own_boxes_a_frozen_or_a_mean_teacher():
+    """decay 0: the network's own per-frame predictions; 1: the teacher's, which stays as it is;
+    0.5: the teacher first moves halfway to the network's weights, then predicts."""
+    student, other = _model(seed=0).eval(), _model(seed=1).eval()
+    clip = _batch([0, 1])["clip"]
+    frames = student.forward_location(clip)[0]
+    w = "frame_head.pred.weight"
+    for decay in (0.0, 1.0, 0.5):
+        teacher = _location_copy(other)
+        before = teacher.state_dict()[w].clone()
+        wl = WeakLoss(WeakConfig(use_trb=False, teacher_decay=decay), DetectionLossConfig(),
+                      student.anchors, 3, teacher=teacher)
+        got = wl.pseudo_source(student, clip, frames)
+        wl.close()
+        after = teacher.state_dict()[w]
+        if decay == 0.0:
+            assert torch.equal(got, frames)
+        elif decay == 1.0:
+            assert torch.equal(after, before)
+            assert torch.equal(got, other.forward_location(clip)[0])
+        else:
+            torch.testing.assert_close(after, 0.5 * before + 0.5 * student.state_dict()[w])
+            assert torch.equal(got, teacher.forward_location(clip)[0])
+            assert not torch.equal(got, frames)
+    with pytest.raises(ValueError, match="teacher_decay"):
+        WeakLoss(WeakConfig(teacher_decay=0.5), DetectionLossConfig(), torch.ones(2, 2), 3)
+    with pytest.raises(ValueError, match="one of the two"):
+        WeakLoss(WeakConfig(teacher_decay=0.5, size_teacher=True), DetectionLossConfig(),
+                 torch.ones(2, 2), 3, teacher=_location_copy(other))
+    with pytest.raises(ValueError, match="teacher_decay"):
+        WeakConfig(teacher_decay=1.5)
+
+
+def test_teacher_boxes_replace_the_own_boxes_in_every_weak_term():
+    """A frozen teacher identical to the network gives exactly the terms of the network's own
+    boxes (the teacher's path changes nothing but where the boxes come from); a teacher whose
+    boxes sit elsewhere changes the self-labels of branch 4 and of the keyframe head."""
+    student = _model().eval()
+    batch = _batch([0, 1, 2, -1])
+    kw = dict(seed_conf=0.0, persist_iou=0.0)  # every frame may seed a track
+    own = _loss(student, batch, WeakConfig(**kw))
+    same = _teacher_loss(student, _location_copy(student), batch,
+                         WeakConfig(**kw, teacher_decay=1.0))
+    assert set(same) == set(own)
+    for k, v in own.items():
+        torch.testing.assert_close(same[k], v)
+    other_model = _model(seed=1).eval()  # its top boxes sit in other cells
+    other = _teacher_loss(student, _location_copy(other_model), batch,
+                          WeakConfig(**kw, teacher_decay=1.0))
+    for k in ("self_frames_obj", "self_key_obj", "self_key_cls"):  # branch 4, keyframe head
+        assert other[k].item() != own[k].item(), k
+
+
 def test_outside_negative_silences_the_non_action_frames_of_action_clips():
     """``outside_negative``: the frames of an action clip outside every segment get branch 4's
     "no object" term, weighted like a background clip's frames; steps on it lower the top

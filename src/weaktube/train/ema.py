@@ -5,6 +5,10 @@ tensor of the state dict (parameters and batch-norm statistics alike; integer bu
 ``num_batches_tracked`` are copied), with the warm-up ``d_t = min(decay, (1 + t) / (10 + t))``
 so the first steps are not dominated by the random initialisation. Not in the paper (docs/DESIGN.md,
 "Weight averaging"); the YOLO family of detectors uses it.
+
+The same average drives the target stage's mean teacher (``weak.teacher_decay``): there the
+average lives in the teacher module's own tensors (``into=``), which hold a subset of the
+model's keys (branches 2 + 4), and starts from the trained initial model (``warmup=False``).
 """
 
 from __future__ import annotations
@@ -13,25 +17,38 @@ import torch
 
 
 class ModelEma:
-    """A shadow copy of ``model``'s state dict, on the model's device, never trained."""
+    """A shadow copy of ``model``'s state dict, on the model's device, never trained.
 
-    def __init__(self, model: torch.nn.Module, decay: float):
+    ``into``: keep the average in that module's tensors (updated in place) instead of a private
+    copy of ``model``'s; its state-dict keys must be a subset of the model's. ``warmup=False``:
+    ``decay`` from the first update on (the shadow starts from trained weights).
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float, *,
+                 into: torch.nn.Module | None = None, warmup: bool = True):
         if not 0.0 < decay < 1.0:
             raise ValueError(f"ModelEma: decay={decay}, expected 0 < decay < 1")
-        self.decay = decay
+        self.decay, self.warmup = decay, warmup
         self.updates = 0
-        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.state = ({k: v.detach() for k, v in into.state_dict().items()} if into is not None
+                      else {k: v.detach().clone() for k, v in model.state_dict().items()})
+        missing = set(self.state) - set(model.state_dict())
+        if missing:
+            raise ValueError(f"ModelEma: the model has no {sorted(missing)[:3]} to average")
 
     def current_decay(self) -> float:
         """The decay the next update uses (warm-up ramp, then ``decay``)."""
+        if not self.warmup:
+            return self.decay
         return min(self.decay, (1 + self.updates) / (10 + self.updates))
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
         d = self.current_decay()
+        weights = model.state_dict()
         shadows, current = [], []
-        for k, v in model.state_dict().items():
-            shadow = self.state[k]
+        for k, shadow in self.state.items():
+            v = weights[k]
             if shadow.is_floating_point():
                 shadows.append(shadow)
                 current.append(v.detach())

@@ -337,8 +337,10 @@ def load_initial_weights(model: Detector, ckpt: dict, classes: list[str]) -> Non
 
 def location_teacher(dcfg: DetectorConfig, init: dict, classes: list[str]) -> Detector:
     """A frozen copy of the initial model's branches 2 + 4 (``train.init``) for
-    ``weak.size_teacher``: eval mode (the source domain's batch-norm statistics), no gradients;
-    only :meth:`Detector.forward_location` works (branches 1 + 3 are dropped to save memory).
+    ``weak.size_teacher`` and ``weak.teacher_decay`` (whose mean teacher then averages the
+    trained weights into it, :class:`weaktube.train.weak.WeakLoss`): eval mode (the batch-norm
+    statistics it was given), no gradients; only :meth:`Detector.forward_location` works
+    (branches 1 + 3 are dropped to save memory).
     Built the same way on a fresh start and on resume, without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
         teacher = build_detector(dcfg)
@@ -474,10 +476,13 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         atomic_write_json(out_dir / "config.json", {"experiment": to_dict(cfg),
                                                     "detector": dcfg.to_dict()}, indent=2)
     num_classes = train_ann.num_classes
+    wants_teacher = cfg.weak.size_teacher or cfg.weak.teacher_decay > 0
     teacher = (location_teacher(dcfg, init or load_checkpoint(tc.init), ann.classes).to(device)
-               if tc.stage == "target" and cfg.weak.size_teacher else None)
+               if tc.stage == "target" and wants_teacher else None)
     weak_loss = (WeakLoss(cfg.weak, cfg.loss, anchors, num_classes, teacher)
                  if tc.stage == "target" else None)
+    if weak_loss is not None and ckpt and ckpt.get("weak"):
+        weak_loss.load_state_dict(ckpt["weak"])  # the mean teacher where the run stopped
 
     def loss_fn(m, batch):
         if weak_loss is not None:
@@ -509,7 +514,8 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "iteration": iteration,
                 "config": to_dict(cfg), "detector": dcfg.to_dict(),
                 "classes": list(ann.classes), "autocast": use_amp,
-                **({"ema": ema.state_dict()} if ema is not None else {})})
+                **({"ema": ema.state_dict()} if ema is not None else {}),
+                **({"weak": weak_loss.state_dict()} if weak_loss is not None else {})})
     if weak_loss is not None:
         weak_loss.close()
     result = {"train_seconds": round(t_train, 1), "epochs": tc.epochs, "iterations": iteration,

@@ -7,9 +7,10 @@ One training step on a batch of weak clips (keyframe class from the segment cove
 background time):
 
 1. branches 2 + 4 run first: per-frame boxes and objectness (``frames``) and features;
-2. the network's own per-frame boxes (top box per frame, detached) that are confident and
-   persist over the previous frames seed a classical tracker, run on a thread pool **while**
-   branches 1 + 3 compute the keyframe head (OpenCV and torch both release the GIL);
+2. the network's own per-frame boxes (top box per frame, detached; or a teacher's with
+   ``weak.teacher_decay``) that are confident and persist over the previous frames seed a
+   classical tracker, run on a thread pool **while** branches 1 + 3 compute the keyframe head
+   (OpenCV and torch both release the GIL);
 3. GL (eq. 21): keyframe class = the segment's label; keyframe box = the tracker's propagation
    of the network's box in frame N-2 to the keyframe (with ``use_trb``), else class and
    objectness (no box terms) at the network's own keyframe box; background clips: "no object"
@@ -39,6 +40,7 @@ from weaktube.model.decode import decode_boxes
 from weaktube.model.detector import location_maps
 from weaktube.structures import AMBIGUOUS_FRAME
 from weaktube.tracking.propagate import PropagationJob, propagate_many
+from weaktube.train.ema import ModelEma
 
 
 @dataclass
@@ -89,6 +91,19 @@ class WeakConfig:
     # background clips). False: such frames contribute nothing (docs/WEAK.md "Clips"; measured
     # on B->A: lower scores on idle frames, fewer people found, -5 points: off)
     outside_negative: bool = False
+    # Where the pseudo-boxes come from (the tracker's seeds, the self-labels, keep_anchor's
+    # anchor). 0: the network's own per-frame boxes in this step (the paper). In (0, 1): a mean
+    # teacher, branches 2 + 4 in eval mode whose weights are this exponential average of the
+    # network's, updated before every step and starting from the initial (source) model;
+    # 1: that initial model, frozen. The caller passes the teacher to WeakLoss (built by
+    # weaktube.train.engine.location_teacher). Not in the paper (docs/WEAK.md "Mean teacher");
+    # one no-grad forward of branches 2 + 4 per step
+    teacher_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.teacher_decay <= 1.0:
+            raise ValueError(f"weak.teacher_decay={self.teacher_decay}: expected 0 (the "
+                             "network's own boxes) to 1 (the frozen initial model)")
 
 
 def top_frame_index(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,20 +260,48 @@ class WeakLoss:
 
     def __init__(self, cfg: WeakConfig, loss_cfg: DetectionLossConfig, anchors: torch.Tensor,
                  num_classes: int, teacher: torch.nn.Module | None = None) -> None:
-        if cfg.size_teacher and teacher is None:
-            raise ValueError("weak.size_teacher needs a teacher: a frozen copy of the initial "
-                             "model (weaktube.train.engine.location_teacher)")
+        pseudo = cfg.teacher_decay > 0
+        if (cfg.size_teacher or pseudo) and teacher is None:
+            raise ValueError("weak.size_teacher and weak.teacher_decay > 0 need a teacher: a "
+                             "copy of the initial model (weaktube.train.engine.location_teacher)")
+        if cfg.size_teacher and pseudo:
+            raise ValueError("weak.size_teacher anchors sizes to the frozen initial model; "
+                             "with weak.teacher_decay > 0 the pseudo-boxes come from a teacher "
+                             "already: use one of the two")
         if cfg.size_teacher and not cfg.keep_anchor:
             raise ValueError("weak.size_teacher needs weak.keep_anchor: its keyframe term "
                              "trains the anchor of the network's own box")
         self.cfg, self.loss_cfg, self.anchors, self.k = cfg, loss_cfg, anchors, num_classes
-        self.teacher = teacher if cfg.size_teacher else None
+        self.teacher = teacher if cfg.size_teacher or pseudo else None
+        # the mean teacher's average lives in the teacher's own tensors (decay 1: frozen)
+        self.teacher_ema = (ModelEma(teacher, cfg.teacher_decay, into=teacher, warmup=False)
+                            if 0 < cfg.teacher_decay < 1 else None)
         self.pool = ThreadPoolExecutor(max_workers=1) if cfg.use_trb else None
         self.stats = {"tracker_jobs": 0, "tracker_failures": 0, "tracker_at_border": 0}
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown()
+
+    def state_dict(self) -> dict:
+        """What a resumed run needs beyond the model: the mean teacher's weights, if any."""
+        return {"teacher_ema": self.teacher_ema.state_dict()} if self.teacher_ema else {}
+
+    def load_state_dict(self, saved: dict) -> None:
+        if self.teacher_ema is not None:
+            self.teacher_ema.load_state_dict(saved["teacher_ema"])
+
+    @torch.no_grad()
+    def pseudo_source(self, core: torch.nn.Module, clip: torch.Tensor,
+                      frames: torch.Tensor) -> torch.Tensor:
+        """The per-frame predictions ``[B, N, A, 5, H', W']`` (detached, float) that the
+        pseudo-boxes are read from: the network's own ``frames``, or the teacher's on ``clip``
+        (``weak.teacher_decay``; a mean teacher first takes its step towards ``core``)."""
+        if self.cfg.teacher_decay == 0:
+            return frames.detach().float()
+        if self.teacher_ema is not None:
+            self.teacher_ema.update(core)
+        return self.teacher.forward_location(clip)[0].float()
 
     def __call__(self, model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
         cfg = self.cfg
@@ -270,7 +313,8 @@ class WeakLoss:
         covered = (batch["frame_segment"] >= 0) & ~sup[:, None]  # [B, N]
         frames, frame_features = core.forward_location(clip)  # branches 2 + 4
         with torch.no_grad():
-            boxes, conf, own_anchor = top_frame_boxes(frames.detach().float(), self.anchors)
+            source = self.pseudo_source(core, clip, frames)  # own or teacher's predictions
+            boxes, conf, own_anchor = top_frame_boxes(source, self.anchors)
             if not cfg.keep_anchor:  # -1: assign by shape, the paper's default
                 own_anchor = torch.full_like(own_anchor, -1)
         future: Future | None = None
@@ -322,7 +366,7 @@ class WeakLoss:
             untracked = pos & ~kv
         else:
             untracked = pos
-        own = boxes.detach()  # [B, N, 4] the network's own top box per frame
+        own = boxes.detach()  # [B, N, 4] the network's own (or the teacher's) top box per frame
         # self-labelled objectness and class at the network's own keyframe box (no box terms):
         # the classification-only target training of the SCEL baseline, which also keeps the
         # keyframe head detecting (background clips alone would drive its objectness to 0)
@@ -349,7 +393,7 @@ class WeakLoss:
             if not cfg.track_size:
                 trb.pop("trb_wh")
             terms.update(trb)
-        if self.teacher is not None and pos.any():
+        if cfg.size_teacher and pos.any():
             key_centres = own[:, -1:]  # [B, 1, 4] where the keyframe target sits
             if targets is not None:
                 key_centres = torch.where(tracked[:, None, None], kb, key_centres)
