@@ -1,14 +1,15 @@
 """Cost of a target-stage (weak) training step against a source-stage step, same batch size.
 
     python benchmarks/weak_step.py --data DIR [--steps 20] [--batch-size 8] [--tracker kcf]
-        [--size-teacher] [--out weak_step.json]
+        [--size-teacher | --teacher-decay D] [--out weak_step.json]
 
 DIR is a synthetic benchmark (``weaktube synth --preset demo --out DIR``). Both steps run the
 demo detector on real clips (forward, loss, backward, optimiser step); the weak step includes
 seed selection and the tracker, which runs on a thread while branches 1 + 3 compute.
 ``--size-teacher``: the weak step also runs the size anchor's frozen teacher (a copy of the
-initial model's branches 2 + 4, ``weak.size_teacher``). Prints the median seconds per step and
-the ratio (issue target: <= 1.3).
+initial model's branches 2 + 4, ``weak.size_teacher``); ``--teacher-decay``: the pseudo-boxes
+come from a teacher (``weak.teacher_decay``; a mean teacher below 1, updated every step). Prints
+the median seconds per step and the ratio (issue target: <= 1.3).
 """
 
 from __future__ import annotations
@@ -55,11 +56,13 @@ def main() -> None:
     p.add_argument("--init", help="a trained source checkpoint: its confident boxes seed the "
                    "tracker (an untrained network has none, and the step would not track)")
     p.add_argument("--size-teacher", action="store_true", help="weak.size_teacher on")
+    p.add_argument("--teacher-decay", type=float, default=0.0, help="weak.teacher_decay")
     p.add_argument("--out")
     a = p.parse_args()
     torch.manual_seed(0)
     cfg = apply_overrides(ExperimentConfig(), DEMO_OVERRIDES)
-    cfg = apply_overrides(cfg, {"weak": {"tracker": a.tracker, "size_teacher": a.size_teacher}})
+    cfg = apply_overrides(cfg, {"weak": {"tracker": a.tracker, "size_teacher": a.size_teacher,
+                                         "teacher_decay": a.teacher_decay}})
     data = Path(a.data)
     src = AnnotationSet.load(data / "source.json").split("train")
     tgt = AnnotationSet.load(data / "target_weak.json").split("train")
@@ -84,7 +87,10 @@ def main() -> None:
 
     src_batches, tgt_batches = batches(src, False), batches(tgt, True)
     anchors, k = model.anchors, src.num_classes
-    teacher = copy.deepcopy(model).eval().requires_grad_(False) if a.size_teacher else None
+    teacher = None
+    if a.size_teacher or a.teacher_decay > 0:  # branches 2 + 4, as engine.location_teacher
+        teacher = copy.deepcopy(model).eval().requires_grad_(False)
+        del teacher.cls_backbone, teacher.fusion
     # same head for both steps
     weak = WeakLoss(cfg.weak, cfg.loss, anchors, src.num_classes, teacher)
     model.train()
@@ -93,7 +99,7 @@ def main() -> None:
     t_tgt = time_steps(model, weak, tgt_batches, optimizer)[3:]
     weak.close()
     res = {"batch_size": a.batch_size, "steps": a.steps, "tracker": a.tracker,
-           "size_teacher": a.size_teacher,
+           "size_teacher": a.size_teacher, "teacher_decay": a.teacher_decay,
            "threads": torch.get_num_threads(), "load_avg_1min": os.getloadavg()[0],
            "source_step_s": statistics.median(t_src), "target_step_s": statistics.median(t_tgt),
            "tracker_jobs": weak.stats["tracker_jobs"],

@@ -60,16 +60,24 @@ def test_average_into_a_module_keeps_a_subset_in_its_own_tensors():
     with torch.no_grad():
         for p in net.parameters():
             p.add_(1.0)
+    net.train()
+    net(torch.randn(5, 3))  # batch-norm statistics and num_batches_tracked change too
     old = {k: v.clone() for k, v in shadow.state_dict().items()}
     ema = ModelEma(net, 0.75, into=shadow, warmup=False)
     ema.update(net)
     new = net.state_dict()
-    for k, v in shadow.state_dict().items():  # the module itself moved
+    for k, v in shadow.state_dict().items():  # the module itself moved, buffers included
         if v.is_floating_point():
             torch.testing.assert_close(v, 0.75 * old[k] + 0.25 * new[k])
+        else:
+            assert torch.equal(v, new[k])
+    assert int(shadow.state_dict()["1.num_batches_tracked"]) == 1
+    assert not torch.equal(shadow.state_dict()["1.running_mean"], old["1.running_mean"])
     assert set(ema.state) == set(shadow.state_dict()) < set(new)
     with pytest.raises(ValueError, match="has no"):
         ModelEma(shadow, 0.75, into=net)  # net has keys the model to average lacks
+    with pytest.raises(ValueError, match="has no"):
+        ModelEma(net, 0.75, into=net).update(shadow)  # checked again when it averages
 
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, -0.5])

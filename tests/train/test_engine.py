@@ -170,6 +170,13 @@ def test_teachers_resume_where_they_were(tmp_path, monkeypatch, weak):
         assert sp["weak"]["teacher_ema"]["updates"] == w["iteration"] == sp["iteration"]
         for k, v in w["weak"]["teacher_ema"]["state"].items():
             assert torch.equal(sp["weak"]["teacher_ema"]["state"][k], v), k
+        from weaktube.train.checkpoint import save_checkpoint
+
+        del sp["weak"]  # a checkpoint without the teacher cannot resume as the same run
+        save_checkpoint(tmp_path / "split" / "last.pt", sp)
+        longer = apply_overrides(tcfg, {"train": {"epochs": 3}})
+        with pytest.raises(ValueError, match="keeps none"):
+            fit(longer, tmp_path / "split", progress=False, evaluate_at_end=False)
     assert [x["loss"] for x in split[-2:]] == [x["loss"] for x in whole[-2:]]
 
 

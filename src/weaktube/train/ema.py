@@ -8,7 +8,8 @@ so the first steps are not dominated by the random initialisation. Not in the pa
 
 The same average drives the target stage's mean teacher (``weak.teacher_decay``): there the
 average lives in the teacher module's own tensors (``into=``), which hold a subset of the
-model's keys (branches 2 + 4), and starts from the trained initial model (``warmup=False``).
+model's keys (branches 2 + 4), starts from the trained initial model (``warmup=False``) and is
+updated once per loss evaluation, before the step (``WeakLoss.pseudo_source``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ class ModelEma:
     """A shadow copy of ``model``'s state dict, on the model's device, never trained.
 
     ``into``: keep the average in that module's tensors (updated in place) instead of a private
-    copy of ``model``'s; its state-dict keys must be a subset of the model's. ``warmup=False``:
-    ``decay`` from the first update on (the shadow starts from trained weights).
+    copy of ``model``'s; its state-dict keys must be a subset of the model's, and it must not be
+    moved or converted (``.to()``, ``.half()``) afterwards, which would leave the average in the
+    old tensors. ``warmup=False``: ``decay`` from the first update on (the shadow starts from
+    trained weights).
     """
 
     def __init__(self, model: torch.nn.Module, decay: float, *,
@@ -32,7 +35,10 @@ class ModelEma:
         self.updates = 0
         self.state = ({k: v.detach() for k, v in into.state_dict().items()} if into is not None
                       else {k: v.detach().clone() for k, v in model.state_dict().items()})
-        missing = set(self.state) - set(model.state_dict())
+        self._check_keys(model.state_dict())
+
+    def _check_keys(self, weights: dict) -> None:
+        missing = set(self.state) - set(weights)
         if missing:
             raise ValueError(f"ModelEma: the model has no {sorted(missing)[:3]} to average")
 
@@ -46,6 +52,7 @@ class ModelEma:
     def update(self, model: torch.nn.Module) -> None:
         d = self.current_decay()
         weights = model.state_dict()
+        self._check_keys(weights)  # into= was checked against itself only
         shadows, current = [], []
         for k, shadow in self.state.items():
             v = weights[k]

@@ -336,7 +336,7 @@ def load_initial_weights(model: Detector, ckpt: dict, classes: list[str]) -> Non
 
 
 def location_teacher(dcfg: DetectorConfig, init: dict, classes: list[str]) -> Detector:
-    """A frozen copy of the initial model's branches 2 + 4 (``train.init``) for
+    """A copy of the initial model's branches 2 + 4 (``train.init``), never trained, for
     ``weak.size_teacher`` and ``weak.teacher_decay`` (whose mean teacher then averages the
     trained weights into it, :class:`weaktube.train.weak.WeakLoss`): eval mode (the batch-norm
     statistics it was given), no gradients; only :meth:`Detector.forward_location` works
@@ -481,7 +481,11 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
                if tc.stage == "target" and wants_teacher else None)
     weak_loss = (WeakLoss(cfg.weak, cfg.loss, anchors, num_classes, teacher)
                  if tc.stage == "target" else None)
-    if weak_loss is not None and ckpt and ckpt.get("weak"):
+    if weak_loss is not None and weak_loss.state_dict() and ckpt:
+        if not ckpt.get("weak"):
+            raise ValueError(f"{last}: this run has a mean teacher (weak.teacher_decay="
+                             f"{cfg.weak.teacher_decay}) but the checkpoint keeps none; start "
+                             "the run in a new folder")
         weak_loss.load_state_dict(ckpt["weak"])  # the mean teacher where the run stopped
 
     def loss_fn(m, batch):

@@ -12,9 +12,9 @@ background time):
    classical tracker, run on a thread pool **while** branches 1 + 3 compute the keyframe head
    (OpenCV and torch both release the GIL);
 3. GL (eq. 21): keyframe class = the segment's label; keyframe box = the tracker's propagation
-   of the network's box in frame N-2 to the keyframe (with ``use_trb``), else class and
-   objectness (no box terms) at the network's own keyframe box; background clips: "no object"
-   everywhere;
+   of the network's (or teacher's) box in frame N-2 to the keyframe (with ``use_trb``), else
+   class and objectness (no box terms) at the network's own keyframe box; background clips:
+   "no object" everywhere;
 4. IL (eq. 22): ``L_TRB`` (per-frame predictions pulled towards the tracker's boxes, with a
    tolerance) + ``rho * L_NCB`` (neighbour consistency of the per-frame target features);
    segment frames without a tracker box: objectness at the network's own top box (no box
@@ -96,8 +96,10 @@ class WeakConfig:
     # teacher, branches 2 + 4 in eval mode whose weights are this exponential average of the
     # network's, updated before every step and starting from the initial (source) model;
     # 1: that initial model, frozen. The caller passes the teacher to WeakLoss (built by
-    # weaktube.train.engine.location_teacher). Not in the paper (docs/WEAK.md "Mean teacher");
-    # one no-grad forward of branches 2 + 4 per step
+    # weaktube.train.engine.location_teacher). One update per loss evaluation, so a step skipped
+    # for a non-finite loss still moves it (towards unchanged weights). Not in the paper
+    # (docs/WEAK.md, "Where the pseudo-boxes come from"); one no-grad forward of branches 2 + 4
+    # per step
     teacher_decay: float = 0.0
 
     def __post_init__(self) -> None:
