@@ -13,7 +13,7 @@ background time):
    (OpenCV and torch both release the GIL);
 3. GL (eq. 21): keyframe class = the segment's label; keyframe box = the tracker's propagation
    of the network's (or teacher's) box in frame N-2 to the keyframe (with ``use_trb``), else
-   class and objectness (no box terms) at the network's own keyframe box; background clips:
+   class and objectness (no box terms) at the own (or teacher's) keyframe box; background clips:
    "no object" everywhere;
 4. IL (eq. 22): ``L_TRB`` (per-frame predictions pulled towards the tracker's boxes, with a
    tolerance) + ``rho * L_NCB`` (neighbour consistency of the per-frame target features);
