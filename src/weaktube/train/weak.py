@@ -17,7 +17,7 @@ background time):
    "no object" everywhere;
 4. IL (eq. 22): ``L_TRB`` (per-frame predictions pulled towards the tracker's boxes, with a
    tolerance) + ``rho * L_NCB`` (neighbour consistency of the per-frame target features);
-   segment frames without a tracker box: objectness at the network's own top box (no box
+   segment frames without a tracker box: objectness at the own (or teacher's) top box (no box
    terms); background clips also get branch 4's "no object" term.
 
 Every choice the paper leaves open is listed in ``docs/WEAK.md``.
