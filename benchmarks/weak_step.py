@@ -88,7 +88,7 @@ def main() -> None:
     src_batches, tgt_batches = batches(src, False), batches(tgt, True)
     anchors, k = model.anchors, src.num_classes
     teacher = None
-    if a.size_teacher or a.teacher_decay > 0:  # branches 2 + 4, as engine.location_teacher
+    if cfg.weak.needs_teacher:  # branches 2 + 4, as engine.location_teacher
         teacher = copy.deepcopy(model).eval().requires_grad_(False)
         del teacher.cls_backbone, teacher.fusion
     # same head for both steps

@@ -476,9 +476,8 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         atomic_write_json(out_dir / "config.json", {"experiment": to_dict(cfg),
                                                     "detector": dcfg.to_dict()}, indent=2)
     num_classes = train_ann.num_classes
-    wants_teacher = cfg.weak.size_teacher or cfg.weak.teacher_decay > 0
     teacher = (location_teacher(dcfg, init or load_checkpoint(tc.init), ann.classes).to(device)
-               if tc.stage == "target" and wants_teacher else None)
+               if tc.stage == "target" and cfg.weak.needs_teacher else None)
     weak_loss = (WeakLoss(cfg.weak, cfg.loss, anchors, num_classes, teacher)
                  if tc.stage == "target" else None)
     if weak_loss is not None and weak_loss.state_dict() and ckpt:

@@ -102,6 +102,11 @@ class WeakConfig:
     # per step
     teacher_decay: float = 0.0
 
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether WeakLoss needs a teacher (``size_teacher`` or ``teacher_decay > 0``)."""
+        return self.size_teacher or self.teacher_decay > 0
+
     def __post_init__(self) -> None:
         if not 0.0 <= self.teacher_decay <= 1.0:
             raise ValueError(f"weak.teacher_decay={self.teacher_decay}: expected 0 (the "
@@ -263,7 +268,7 @@ class WeakLoss:
     def __init__(self, cfg: WeakConfig, loss_cfg: DetectionLossConfig, anchors: torch.Tensor,
                  num_classes: int, teacher: torch.nn.Module | None = None) -> None:
         pseudo = cfg.teacher_decay > 0
-        if (cfg.size_teacher or pseudo) and teacher is None:
+        if cfg.needs_teacher and teacher is None:
             raise ValueError("weak.size_teacher and weak.teacher_decay > 0 need a teacher: a "
                              "copy of the initial model (weaktube.train.engine.location_teacher)")
         if cfg.size_teacher and pseudo:
@@ -274,7 +279,7 @@ class WeakLoss:
             raise ValueError("weak.size_teacher needs weak.keep_anchor: its keyframe term "
                              "trains the anchor of the network's own box")
         self.cfg, self.loss_cfg, self.anchors, self.k = cfg, loss_cfg, anchors, num_classes
-        self.teacher = teacher if cfg.size_teacher or pseudo else None
+        self.teacher = teacher if cfg.needs_teacher else None
         # the mean teacher's average lives in the teacher's own tensors (decay 1: frozen)
         self.teacher_ema = (ModelEma(teacher, cfg.teacher_decay, into=teacher, warmup=False)
                             if 0 < cfg.teacher_decay < 1 else None)
