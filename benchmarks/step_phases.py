@@ -51,7 +51,7 @@ def time_phases(data: Path, steps: int, batch_size: int, bf16: bool, warmup: int
     store.preload(ann)
     dataset = ClipDataset(ann, store, keyframe_index(ann, cfg.data.keyframe_every),
                           dcfg.clip_len, cfg.data.frame_stride, dcfg.img_size,
-                          cfg.data.augment, seed=0)
+                          cfg.data.augment, seed=0, flow=dcfg.uses_flow)
     optimizer = make_optimizer(model, cfg)
     ema = ModelEma(model, cfg.train.ema_decay)
     rng = random.Random(0)

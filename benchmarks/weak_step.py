@@ -79,7 +79,7 @@ def main() -> None:
     def batches(ann, pixels):
         ds = ClipDataset(ann, store, keyframe_index(ann), cfg.model.clip_len,
                          cfg.data.frame_stride, cfg.model.img_size, cfg.data.augment, seed=0,
-                         with_pixels=pixels)
+                         with_pixels=pixels, flow=model.cfg.uses_flow)
         g = torch.Generator().manual_seed(0)
         idx = torch.randint(len(ds), (n * a.batch_size,), generator=g).tolist()
         return [collate_clips([ds[i] for i in idx[k:k + a.batch_size]])

@@ -55,7 +55,7 @@ def measure(ckpt_path: str, ann_path: str, videos: str, clips: int = 128, seed: 
     positives = np.nonzero(index.positive)[0]
     data = from_dict(ckpt["config"]).data  # the run's frame stride and augmentation
     ds = ClipDataset(ann, store, index, dcfg.clip_len, data.frame_stride, dcfg.img_size,
-                     data.augment, seed=seed, with_pixels=True)
+                     data.augment, seed=seed, with_pixels=True, flow=dcfg.uses_flow)
     rng = np.random.default_rng(seed)
     own_all, gt_all, trk_iou, own_on_trk = [], [], [], []
     for start in range(0, clips, 16):

@@ -6,17 +6,22 @@ import pytest
 import torch
 
 from weaktube.data.dataset import clip_indices
-from weaktube.data.transforms import to_tensor_layout
+from weaktube.data.flow import network_input
 from weaktube.infer.detect import detect_frames
-from weaktube.model import build_detector, detector_demo
+from weaktube.model import BackboneConfig, build_detector, detector_demo
 from weaktube.model.decode import PostprocessConfig, decode_keyframe, select_detections
 
 
-@pytest.fixture(scope="module")
-def model_and_frames():
+@pytest.fixture(scope="module", params=[False, True], ids=["rgb", "flow"])
+def model_and_frames(request):
+    """The demo variant, and the same with optical flow for branch 1 (a 5-channel clip)."""
     torch.manual_seed(0)
-    model = build_detector(detector_demo(3, ((0.2, 0.4), (0.4, 0.8)), clip_len=4,
-                                         img_size=64)).eval()
+    cfg = detector_demo(3, ((0.2, 0.4), (0.4, 0.8)), clip_len=4, img_size=64)
+    if request.param:
+        cfg.cls_flow = True
+        cfg.cls_backbone = BackboneConfig.from_dict({**cfg.to_dict()["cls_backbone"],
+                                                     "in_channels": 8})
+    model = build_detector(cfg).eval()
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, size=(10, 48, 80, 3), dtype=np.uint8)  # [T, H, W, 3]
     return model, frames
@@ -31,11 +36,14 @@ def _run(model, frames, window_s: float):
 def test_window_zero_equals_each_clip_alone(model_and_frames):
     model, frames = model_and_frames
     dets = _run(model, frames, 0.0)
-    # the same clips by hand: keyframe 7 (clip 1, 3, 5, 7)
-    clip = frames[clip_indices(7, 4, 2, len(frames))]
-    small = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_LINEAR) for f in clip])
+    # the same clips by hand: keyframe 7 (clip 1, 3, 5, 7); with flow, computed for this clip
+    # alone, not read from detect_frames' cache of the frame pairs
+    idx = clip_indices(7, 4, 2, len(frames))
+    small = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_LINEAR)
+                      for f in frames[idx]])
+    x = network_input(small, flow=model.cfg.uses_flow, indices=idx)  # [3 or 5, 4, 64, 64]
     with torch.no_grad():
-        key = model(torch.from_numpy(to_tensor_layout(small))[None]).key
+        key = model(torch.from_numpy(x)[None]).key
     boxes, obj, cls = decode_keyframe(key, model.anchors)
     boxes, scores, labels = select_detections(boxes[0], obj[0], cls[0],
                                               PostprocessConfig(conf_threshold=0.0))

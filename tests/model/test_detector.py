@@ -17,6 +17,7 @@ from weaktube.model import (
     Detector,
     DetectorConfig,
     DetectorOutput,
+    branch_input,
     build_detector,
     detector_demo,
     detector_paper,
@@ -220,6 +221,9 @@ def test_input_validation():
         ({"loc_backbone": BackboneConfig.resnet(10, width=8, temporal_strides=(1, 1, 1, 1),
                                                 in_channels=6)},
          r"set loc_backbone.in_channels=3"),
+        ({"cls_flow": True}, r"cls_flow=True feed branch 1 5 channels.*in_channels=5"),
+        ({"cls_flow": True, "cls_frame_diff": True}, r"set cls_backbone.in_channels=8"),
+        ({"loc_flow": True}, r"set loc_backbone.in_channels=5"),
     ],
 )
 def test_config_validation(kw, match):
@@ -298,6 +302,54 @@ def test_frame_diff_option_feeds_six_channels_to_its_branch_only(name):
     old.pop(f"{name}_frame_diff")
     old[f"{name}_backbone"]["in_channels"] = 3
     assert not getattr(DetectorConfig.from_dict(old), f"{name}_frame_diff")
+
+
+@pytest.mark.parametrize("cls_flow, loc_flow", [(True, False), (False, True), (True, True)])
+def test_flow_option_takes_a_five_channel_clip_and_feeds_the_flow_to_its_branch(cls_flow,
+                                                                                 loc_flow):
+    """``cls_flow`` / ``loc_flow``: the clip is RGB + 2 flow channels; a branch with the option
+    sees RGB (+ its frame difference) + the flow, a branch without it sees RGB only."""
+    torch.manual_seed(0)
+    cfg = tiny_config(
+        cls_frame_diff=True, cls_flow=cls_flow, loc_flow=loc_flow,
+        cls_backbone=BackboneConfig.resnet(10, width=8, stem_width=8,
+                                           in_channels=6 + 2 * cls_flow),
+        loc_backbone=BackboneConfig.resnet(10, width=8, stem_width=8,
+                                           temporal_strides=(1, 1, 1, 1),
+                                           in_channels=3 + 2 * loc_flow))
+    assert cfg.uses_flow and cfg.input_channels == 5
+    model = build_detector(cfg).eval()
+    clip = torch.randn(2, 5, 4, 64, 64)  # [B, RGB + (dx, dy), N, H, W]
+    rgb, flow = clip[:, :3], clip[:, 3:]
+    want1 = torch.cat([with_frame_difference(rgb)] + [flow] * cls_flow, dim=1)
+    want2 = torch.cat([rgb] + [flow] * loc_flow, dim=1)
+    assert torch.equal(model.branch1_input(clip), want1)
+    assert torch.equal(model.branch2_input(clip), want2)
+    with torch.no_grad():
+        inter = model.forward_intermediates(clip)
+        f11 = model.cls_backbone(want1).mean(dim=2)
+        s50 = model.loc_backbone(want2)
+    _check_output(inter.output, 2, 4, 2, 3, 64, (2, 2))
+    assert torch.allclose(inter.f11, f11, atol=1e-5)
+    assert torch.allclose(inter.output.frame_features, s50.transpose(1, 2), atol=1e-5)
+    # the flow changes what a branch with the option computes, and nothing else
+    moved = clip.clone()
+    moved[:, 3:] += 1.0
+    with torch.no_grad():
+        other = model.forward_intermediates(moved)
+    assert (not torch.allclose(other.f11, inter.f11)) == cls_flow
+    assert (not torch.allclose(other.output.frames, inter.output.frames)) == loc_flow
+    with pytest.raises(ValueError, match=r"\[B, 5, N, H, W\] \(RGB \+ optical flow"):
+        model(rgb)
+    rgb_model = build_detector(tiny_config()).eval()
+    with pytest.raises(ValueError, match=r"\[B, 3, N, H, W\] \(RGB\)"):
+        rgb_model(clip)
+
+
+def test_branch_input_without_options_is_the_clip_itself():
+    clip = torch.randn(1, 3, 4, 32, 32)
+    assert branch_input(clip, frame_diff=False, flow=False) is clip
+    assert branch_input(clip, frame_diff=True, flow=False).shape[1] == 6
 
 
 def test_demo_variant_alone_feeds_branch1_the_frame_difference():

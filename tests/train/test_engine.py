@@ -120,6 +120,36 @@ def test_target_stage_supervises_the_boxed_videos_of_a_mixed_file(tmp_path):
     assert not any(k.startswith("sup_") for k in logged[False])
 
 
+def test_flow_model_trains_both_stages_and_evaluates(tmp_path):
+    """``cls_flow`` + ``loc_flow``: the source stage, then the target stage with a mean teacher
+    (branches 2 + 4 see the flow too) and the end-of-run evaluation, on 5-channel clips."""
+    import json
+
+    from weaktube.data.synthetic import SynthConfig, generate
+    from weaktube.demo import demo_config
+    from weaktube.train.checkpoint import load_checkpoint
+    from weaktube.train.engine import fit
+
+    data = tmp_path / "data"
+    generate(SynthConfig(**TINY), seed=4, out_dir=data, progress=False)
+    cfg = apply_overrides(demo_config(data), RECIPE)
+    cfg = apply_overrides(cfg, {"model": {"overrides": {
+        "cls_flow": True, "cls_backbone": {"in_channels": 8},
+        "loc_flow": True, "loc_backbone": {"in_channels": 5}}}})
+    fit(cfg, tmp_path / "source", progress=False, evaluate_at_end=False)
+    tcfg = apply_overrides(cfg, {
+        "data": {"annotations": str(data / "target_weak.json")},
+        "train": {"stage": "target", "init": str(tmp_path / "source" / "last.pt")},
+        "weak": {"use_trb": True, "use_ncb": True, "teacher_decay": 0.9}})
+    fit(tcfg, tmp_path / "target", progress=False, evaluate_at_end=True)
+    ckpt = load_checkpoint(tmp_path / "target" / "last.pt")
+    assert ckpt["detector"]["cls_flow"] and ckpt["detector"]["loc_flow"]
+    assert ckpt["detector"]["cls_backbone"]["in_channels"] == 8
+    result = json.loads((tmp_path / "target" / "results.json").read_text())
+    assert 0.0 <= result["metrics"]["frame_mAP@0.5"] <= 100.0
+    assert (tmp_path / "target" / "detections.json").is_file()
+
+
 @pytest.mark.parametrize("weak", [{"size_teacher": True}, {"teacher_decay": 0.9}])
 def test_teachers_resume_where_they_were(tmp_path, monkeypatch, weak):
     """A target run with a teacher, killed after its first epoch and resumed, trains exactly as

@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from weaktube.data.flow import network_input
 from weaktube.data.transforms import (
     AugmentConfig,
     jitter_color,
     jitter_hue_saturation,
     random_matrix,
     resize_matrix,
-    to_tensor_layout,
     warp_boxes,
     warp_frames,
 )
@@ -136,11 +136,12 @@ class ClipDataset(torch.utils.data.Dataset):
     def __init__(self, ann: AnnotationSet, store: FrameStore, index: KeyframeIndex,
                  clip_len: int, stride: int, img_size: int,
                  augment: AugmentConfig | None = None, seed: int = 0,
-                 with_pixels: bool = False) -> None:
+                 with_pixels: bool = False, flow: bool = False) -> None:
         self.ann, self.store, self.index = ann, store, index
         self.clip_len, self.stride, self.img_size = clip_len, stride, img_size
         self.augment, self.seed, self.epoch = augment, seed, 0
         self.with_pixels = with_pixels  # also return the uint8 frames (for the tracker)
+        self.flow = flow  # clip = RGB + optical flow, 5 channels (DetectorConfig.uses_flow)
         self._segment_labels = {v.name: v.segment_labels(ambiguous=AMBIGUOUS_FRAME)
                                 for v in ann.videos}
 
@@ -175,7 +176,8 @@ class ClipDataset(torch.utils.data.Dataset):
         seg_frames = self._segment_labels[video.name][idx]  # [N]
         seg = int(seg_frames[-1]) if not video.tubes else -1
         sample = {
-            "clip": torch.from_numpy(to_tensor_layout(clip)),  # [3, N, S, S]
+            # [3, N, S, S], or [5, N, S, S] with the flow (weaktube.data.flow)
+            "clip": torch.from_numpy(network_input(clip, flow=self.flow, indices=idx)),
             "key_boxes": torch.from_numpy(kb[keep] / s),  # [M, 4] normalised
             "key_labels": torch.from_numpy(kl[keep]),  # [M]
             "frame_boxes": [torch.from_numpy(b) for b in frame_boxes],  # N x [M_t, 4]

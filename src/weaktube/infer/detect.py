@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from weaktube.data.dataset import FrameStore, clip_indices
-from weaktube.data.transforms import to_tensor_layout
+from weaktube.data.flow import network_input
 from weaktube.infer.smooth import smooth_class_probs
 from weaktube.model.decode import PostprocessConfig, decode_keyframe, select_detections
 from weaktube.structures import Detections, VideoRecord
@@ -48,6 +48,7 @@ def detect_frames(model: torch.nn.Module, frames: np.ndarray, video_name: str, *
     post = postprocess or PostprocessConfig()
     window = class_window_keyframes(post.class_window_s, fps, keyframe_stride, video_name)
     model.eval()
+    flow = model.cfg.uses_flow  # the clip also carries its optical flow (weaktube.data.flow)
     t, h, w = frames.shape[:3]
     if t == 0:
         return Detections.concat([])
@@ -55,10 +56,16 @@ def detect_frames(model: torch.nn.Module, frames: np.ndarray, video_name: str, *
                       for f in frames])  # [T, S, S, 3]
     keyframes = np.arange(0, t, keyframe_stride)
     decoded = []
+    pair_flow: dict = {}  # (frame a, frame b) -> flow: each pair once over the overlapping clips
     for start in range(0, len(keyframes), batch_size):
         keys = keyframes[start : start + batch_size]
-        clips = np.stack([to_tensor_layout(small[clip_indices(int(k), clip_len, frame_stride, t)])
-                          for k in keys])  # [B, 3, N, S, S]
+        clips = []
+        for k in keys:
+            idx = clip_indices(int(k), clip_len, frame_stride, t)
+            clips.append(network_input(small[idx], flow=flow, indices=idx, cache=pair_flow))
+        for pair in [p for p in pair_flow if p[0] < idx[0]]:  # keyframes only move forward
+            del pair_flow[pair]
+        clips = np.stack(clips)  # [B, 3 or 5, N, S, S]
         out = model(torch.from_numpy(clips).to(device))
         decoded.append([x.cpu() for x in decode_keyframe(out.key.float(),
                                                          model.anchors.float())])

@@ -3,10 +3,12 @@
 from weaktube.model.cfam import ChannelAttention, channel_attention
 from weaktube.model.detector import (
     DEFAULT_ANCHORS,
+    FLOW_CHANNELS,
     Detector,
     DetectorConfig,
     DetectorIntermediates,
     DetectorOutput,
+    branch_input,
     build_detector,
     detector_demo,
     detector_paper,
@@ -48,6 +50,8 @@ __all__ = [
     "load_hara_checkpoint",
     "location_maps",
     "with_frame_difference",
+    "branch_input",
+    "FLOW_CHANNELS",
     "resnet3d_10",
     "resnet3d_18",
     "resnet3d_34",

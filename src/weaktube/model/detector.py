@@ -2,6 +2,8 @@
 
     clip [B, 3, N, H, W]   (branch 1, and optionally branch 2, may see [clip, 4 * frame
                             difference]: 6 channels; cls_frame_diff / loc_frame_diff)
+                           (with cls_flow / loc_flow the clip is [B, 5, N, H, W], RGB + optical
+                            flow, and those branches also see the 2 flow channels)
       ├─ branch 1: cls_backbone (3D ResNeXt/ResNet, T strided) ─ mean over T' ─> F11 [B, C', H', W']
       └─ branch 2: loc_backbone (3D ResNet, T kept) ─> S50 [B, D', N, H', W']
              └─ branch 4: FrameHead, shared over frames ─> frames [B, N, A, 5, H', W']
@@ -35,6 +37,8 @@ from torch import nn
 
 from weaktube.model.heads import FrameHead, FusionHead
 from weaktube.model.resnet3d import BackboneConfig, ResNet3d
+
+FLOW_CHANNELS = 2  # (dx, dy) after RGB when the model uses flow: what weaktube.data.flow makes
 
 # Placeholder anchors (w, h) as fractions of the image side, person-shaped; the training code
 # replaces them with k-means anchors of the training boxes.
@@ -72,6 +76,12 @@ class DetectorConfig:
     cls_frame_diff: bool = False
     # branch 2 input, the same choice for the location branch; loc_backbone.in_channels must match
     loc_frame_diff: bool = False
+    # branch 1 also sees the optical flow between consecutive clip frames (2 channels, computed on
+    # the data side: weaktube.data.flow); the clip then has 5 channels (RGB, dx, dy) and
+    # cls_backbone.in_channels = 3 (+ 3 with cls_frame_diff) + 2
+    cls_flow: bool = False
+    # branch 2 likewise (loc_backbone.in_channels = 3 (+ 3 with loc_frame_diff) + 2)
+    loc_flow: bool = False
 
     def __post_init__(self) -> None:
         # lists (YAML/JSON) -> tuples, dicts -> BackboneConfig
@@ -98,14 +108,14 @@ class DetectorConfig:
                 f"temporal_strides=(1, 1, 1, 1)), got conv1_t_stride="
                 f"{self.loc_backbone.conv1_t_stride}, temporal_strides="
                 f"{self.loc_backbone.temporal_strides}")
-        for branch, name, diff, have in (  # frame difference <-> the backbone's in_channels
-                (1, "cls", self.cls_frame_diff, self.cls_backbone.in_channels),
-                (2, "loc", self.loc_frame_diff, self.loc_backbone.in_channels)):
-            want = 6 if diff else 3
+        for branch, name, diff, flow, have in (  # inputs <-> the backbone's in_channels
+                (1, "cls", self.cls_frame_diff, self.cls_flow, self.cls_backbone.in_channels),
+                (2, "loc", self.loc_frame_diff, self.loc_flow, self.loc_backbone.in_channels)):
+            want = branch_channels(diff, flow)
             if have != want:
                 raise ValueError(
-                    f"DetectorConfig: {name}_frame_diff={diff} feeds branch {branch} {want} "
-                    f"channels, but {name}_backbone.in_channels={have}; "
+                    f"DetectorConfig: {name}_frame_diff={diff} and {name}_flow={flow} feed "
+                    f"branch {branch} {want} channels, but {name}_backbone.in_channels={have}; "
                     f"set {name}_backbone.in_channels={want}")
         if self.fusion_channels < 1 or self.frame_head_channels < 1:
             raise ValueError("DetectorConfig: fusion_channels and frame_head_channels must be >= 1")
@@ -113,6 +123,17 @@ class DetectorConfig:
     @property
     def num_anchors(self) -> int:
         return len(self.anchors)
+
+    @property
+    def uses_flow(self) -> bool:
+        """The input clip carries its optical flow: ``[B, 5, N, H, W]`` instead of
+        ``[B, 3, N, H, W]`` (``weaktube.data.flow.network_input`` builds it)."""
+        return self.cls_flow or self.loc_flow
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the clip :meth:`Detector.forward` takes: 3 (RGB) or 5 (RGB + flow)."""
+        return 3 + FLOW_CHANNELS * self.uses_flow
 
     def to_dict(self) -> dict:
         """``dataclasses.asdict`` with tuples as lists: safe for ``yaml.safe_dump`` and JSON."""
@@ -166,6 +187,11 @@ def location_maps(frames: torch.Tensor) -> torch.Tensor:
 FRAME_DIFF_GAIN = 4.0  # frame differences are ~4x smaller than frames; equal footing at conv1
 
 
+def branch_channels(frame_diff: bool, flow: bool) -> int:
+    """Input channels of a branch: RGB 3, + 3 for the frame difference, + 2 for the flow."""
+    return 3 + 3 * frame_diff + FLOW_CHANNELS * flow
+
+
 def with_frame_difference(clip: torch.Tensor) -> torch.Tensor:
     """``[B, 3, N, H, W] -> [B, 6, N, H, W]``: the clip and ``FRAME_DIFF_GAIN * (x_t - x_{t-1})``.
 
@@ -178,9 +204,18 @@ def with_frame_difference(clip: torch.Tensor) -> torch.Tensor:
     return torch.cat([clip, FRAME_DIFF_GAIN * diff], dim=1)  # -> [B, 6, N, H, W]
 
 
-def _with_diff(clip: torch.Tensor) -> torch.Tensor:
-    """:func:`with_frame_difference`, channels-last on the CPU like every conv input here."""
-    x = with_frame_difference(clip)  # [B, 3, N, H, W] -> [B, 6, N, H, W]
+def branch_input(clip: torch.Tensor, frame_diff: bool, flow: bool) -> torch.Tensor:
+    """What one branch sees of the input clip ``[B, 3 or 5, N, H, W]`` (RGB, then the flow when
+    the model uses one): RGB, + its frame difference (``frame_diff``), + the flow (``flow``),
+    ``[B, branch_channels(frame_diff, flow), N, H, W]``, channels-last on the CPU like every
+    conv input here. RGB alone when neither is on and the clip has no flow: no copy."""
+    if not frame_diff and (not flow) and clip.shape[1] == 3:
+        return clip
+    rgb = clip[:, :3]  # [B, 3 or 5, N, H, W] -> [B, 3, N, H, W]
+    parts = [with_frame_difference(rgb) if frame_diff else rgb]  # [B, 3 or 6, N, H, W]
+    if flow:
+        parts.append(clip[:, 3:3 + FLOW_CHANNELS])  # [B, 2, N, H, W]
+    x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
     return x.contiguous(memory_format=torch.channels_last_3d) if x.device.type == "cpu" else x
 
 
@@ -208,8 +243,11 @@ class Detector(nn.Module):
         self.register_buffer("anchors", torch.tensor(cfg.anchors, dtype=torch.float32))
 
     def _check_input(self, clip: torch.Tensor) -> None:
-        if clip.dim() != 5 or clip.shape[1] != 3:
-            raise ValueError(f"Detector: expected a clip [B, 3, N, H, W], got {tuple(clip.shape)}")
+        c = self.cfg.input_channels
+        if clip.dim() != 5 or clip.shape[1] != c:
+            what = "RGB + optical flow (cls_flow / loc_flow)" if self.cfg.uses_flow else "RGB"
+            raise ValueError(f"Detector: expected a clip [B, {c}, N, H, W] ({what}), got "
+                             f"{tuple(clip.shape)}")
         _, _, n, h, w = clip.shape
         if n != self.clip_len:
             raise ValueError(f"Detector: clip has {n} frames, the model was built for "
@@ -243,14 +281,13 @@ class Detector(nn.Module):
         return self._global(self._prepare(clip), frames)[0]
 
     def branch1_input(self, clip: torch.Tensor) -> torch.Tensor:
-        """What branch 1 sees: the clip ``[B, 3, N, H, W]``, or with ``cls_frame_diff`` the clip
-        and its frame difference ``[B, 6, N, H, W]``."""
-        return _with_diff(clip) if self.cfg.cls_frame_diff else clip
+        """What branch 1 sees (:func:`branch_input`): RGB ``[B, 3, N, H, W]``, + the frame
+        difference with ``cls_frame_diff`` (6 channels), + the flow with ``cls_flow`` (+ 2)."""
+        return branch_input(clip, self.cfg.cls_frame_diff, self.cfg.cls_flow)
 
     def branch2_input(self, clip: torch.Tensor) -> torch.Tensor:
-        """What branch 2 sees: the clip, or with ``loc_frame_diff`` the clip and its frame
-        difference (``[B, 3 or 6, N, H, W]``)."""
-        return _with_diff(clip) if self.cfg.loc_frame_diff else clip
+        """What branch 2 sees, the same choices with ``loc_frame_diff`` and ``loc_flow``."""
+        return branch_input(clip, self.cfg.loc_frame_diff, self.cfg.loc_flow)
 
     def _global(self, clip: torch.Tensor, frames: torch.Tensor):
         s101 = self.cls_backbone(self.branch1_input(clip))  # [B, C', T', H', W']
@@ -270,7 +307,8 @@ class Detector(nn.Module):
         return DetectorIntermediates(output=out, f11=f11, f01=f01, fb=fb, fc=fc)
 
     def forward(self, clip: torch.Tensor) -> DetectorOutput:
-        """``clip``: ``[B, 3, N, H, W]`` float, normalised by the caller; H, W multiples of 32.
+        """``clip``: ``[B, 3, N, H, W]`` float, normalised by the caller (with ``cls_flow`` or
+        ``loc_flow``: ``[B, 5, N, H, W]``, RGB then the flow); H, W multiples of 32.
 
         Returns :class:`DetectorOutput` (raw, undecoded) in train and eval mode.
         """

@@ -436,7 +436,7 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
     index = keyframe_index(train_ann, cfg.data.keyframe_every)
     dataset = ClipDataset(train_ann, store, index, dcfg.clip_len, cfg.data.frame_stride,
                           dcfg.img_size, cfg.data.augment, seed=tc.seed,
-                          with_pixels=tc.stage == "target")
+                          with_pixels=tc.stage == "target", flow=dcfg.uses_flow)
     weights = torch.as_tensor(index.sampling_weights(cfg.data.positive_fraction))
     per_rank = max(tc.batch_size, tc.clips_per_epoch // info.world)
     iters_per_epoch = per_rank // tc.batch_size
