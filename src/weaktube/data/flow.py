@@ -8,10 +8,10 @@ the frames. Clip frame 0 has zero flow, like the frame difference (``with_frame_
 and so do two equal frames (a clip clamped at the start of a video repeats frame 0).
 
 The flow comes from OpenCV's DIS (Kroeger et al., ECCV 2016; ``cv2.DISOpticalFlow``, preset
-FAST): about 0.6 ms per 128 x 128 pair on one core of this machine, ~5 ms per 8-frame clip.
+FAST): 4.2-4.9 ms per 8-frame 128 px clip on one core (``benchmarks/flow_speed.py``).
 Units stay pixels: on the synthetic demo benchmark at 128 px with ``frame_stride`` 2 the flow's
-standard deviation is 0.6-1.0 and its 99th percentile magnitude 2-5, the scale of the
-ImageNet-normalised RGB channels, so no gain is applied (docs/MODEL.md, "Optical flow").
+standard deviation is 0.69 and its 99th-percentile magnitude 2.8-2.9 px, the scale of the
+ImageNet-normalised RGB channels, so no gain is applied (docs/MODEL.md, "Optical flow as input").
 """
 
 from __future__ import annotations
