@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from weaktube.config import apply_overrides, parse_set
 from weaktube.data.dataset import ClipDataset, FrameStore, collate_clips, keyframe_index
 from weaktube.demo import demo_config
 from weaktube.fileio import atomic_write_json
@@ -40,8 +41,9 @@ PHASES = ("data", "forward", "loss", "backward", "grad_norm", "optimizer", "ema"
 
 
 def time_phases(data: Path, steps: int, batch_size: int, bf16: bool, warmup: int = 2,
-                profile: bool = False, compile_model: bool = False) -> dict:
-    cfg = demo_config(data, device="cpu")
+                profile: bool = False, compile_model: bool = False,
+                overrides: dict | None = None) -> dict:
+    cfg = apply_overrides(demo_config(data, device="cpu"), overrides or {})
     ann = AnnotationSet.load(cfg.data.annotations).split(cfg.data.train_split)
     dcfg = build_model_config(cfg, ann)
     torch.manual_seed(0)
@@ -107,10 +109,12 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true",
                     help="print torch.profiler's operator table of the float32 steps")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a key of the demo recipe, e.g. model.overrides.cls_flow=true")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    res = {"threads": a.threads, "batch_size": a.batch_size, "steps": a.steps,
+    res = {"threads": a.threads, "batch_size": a.batch_size, "steps": a.steps, "set": a.set,
            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
            "cpu_has_fast_bf16": cpu_has_fast_bf16(),
            "amp_auto_autocasts": resolve_amp("auto", torch.device("cpu")),
@@ -118,7 +122,7 @@ def main() -> None:
     for precision in a.precision or ["fp32"]:
         res[precision] = time_phases(Path(a.data), a.steps, a.batch_size, precision == "bf16",
                                      profile=a.profile and precision == "fp32",
-                                     compile_model=a.compile)
+                                     compile_model=a.compile, overrides=parse_set(a.set))
         print(precision, json.dumps(res[precision]), flush=True)
     if a.out:
         atomic_write_json(a.out, res, indent=2)
