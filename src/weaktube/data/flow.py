@@ -8,7 +8,7 @@ the frames. Clip frame 0 has zero flow, like the frame difference (``with_frame_
 and so do two equal frames (a clip clamped at the start of a video repeats frame 0).
 
 The flow comes from OpenCV's DIS (Kroeger et al., ECCV 2016; ``cv2.DISOpticalFlow``, preset
-FAST): 4.2-4.9 ms per 8-frame 128 px clip on one core (``benchmarks/flow_speed.py``).
+FAST): 3.6-5.2 ms per 8-frame 128 px clip on one core (``benchmarks/flow_speed.py``).
 Units stay pixels: on the synthetic demo benchmark at 128 px with ``frame_stride`` 2 the flow's
 standard deviation is 0.69 and its 99th-percentile magnitude 2.8-2.9 px, the scale of the
 ImageNet-normalised RGB channels, so no gain is applied (docs/MODEL.md, "Optical flow as input").
@@ -50,6 +50,13 @@ def clip_flow(frames: np.ndarray, indices: np.ndarray | None = None,
     if cache is not None and indices is None:
         raise ValueError("clip_flow: a cache needs the clip's frame indices")
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)  # ~10 us; no shared state
+    gray: dict[int, np.ndarray] = {}  # clip frame -> its grey image, each converted once
+
+    def grey(i: int) -> np.ndarray:
+        if i not in gray:
+            gray[i] = _gray(frames[i])
+        return gray[i]
+
     for i in range(1, t):
         pair = None if indices is None else (int(indices[i - 1]), int(indices[i]))
         if pair is not None and pair[0] == pair[1]:
@@ -57,7 +64,7 @@ def clip_flow(frames: np.ndarray, indices: np.ndarray | None = None,
         if cache is not None and pair in cache:
             out[:, i] = cache[pair]
             continue
-        flow = dis.calc(_gray(frames[i - 1]), _gray(frames[i]), None)  # [H, W, 2] float32
+        flow = dis.calc(grey(i - 1), grey(i), None)  # [H, W, 2] float32
         out[:, i] = flow.transpose(2, 0, 1)  # [H, W, 2] -> [2, H, W]
         if cache is not None:
             cache[pair] = out[:, i].copy()
