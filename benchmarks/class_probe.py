@@ -1,6 +1,7 @@
 """Where the class is lost: linear probes on a trained detector's features against its own head.
 
-For a checkpoint and a canonical annotation file, samples keyframe clips ending on a ground-truth
+For a checkpoint (its inference weights: the weight average when the run kept one) and a
+canonical annotation file, samples keyframe clips ending on a ground-truth
 box (``--train-clips`` from the train split, ``--test-clips`` from the test split; no
 augmentation), runs :meth:`Detector.forward_intermediates` and takes, at the grid cell of the
 first ground-truth box's centre:
@@ -33,10 +34,9 @@ import torch
 from weaktube.boxes import np_iou
 from weaktube.data.dataset import ClipDataset, FrameStore, collate_clips, keyframe_index
 from weaktube.fileio import atomic_write_json
-from weaktube.model import DetectorConfig, build_detector
 from weaktube.model.decode import decode_keyframe
 from weaktube.structures import AnnotationSet
-from weaktube.train.checkpoint import inference_weights, load_checkpoint
+from weaktube.train.checkpoint import inference_model, load_checkpoint
 
 
 def features(model, ann: AnnotationSet, store: FrameStore, split: str, n: int,
@@ -116,9 +116,7 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     ckpt = load_checkpoint(a.checkpoint)
-    model = build_detector(DetectorConfig.from_dict(ckpt["detector"]))
-    model.load_state_dict(inference_weights(ckpt))
-    model.eval()
+    model = inference_model(ckpt)  # the weight average when the run kept one
     ann = AnnotationSet.load(a.annotations)
     store = FrameStore(a.videos)
     rng = np.random.default_rng(a.seed)

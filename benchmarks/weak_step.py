@@ -28,9 +28,9 @@ from weaktube.data.dataset import ClipDataset, FrameStore, collate_clips, keyfra
 from weaktube.demo import DEMO_OVERRIDES
 from weaktube.fileio import atomic_write_json
 from weaktube.losses.detection import total
-from weaktube.model import DetectorConfig, build_detector
+from weaktube.model import build_detector
 from weaktube.structures import AnnotationSet
-from weaktube.train.checkpoint import inference_weights, load_checkpoint
+from weaktube.train.checkpoint import inference_model, load_checkpoint
 from weaktube.train.engine import build_model_config, make_optimizer, source_loss
 from weaktube.train.weak import WeakLoss
 
@@ -68,8 +68,7 @@ def main() -> None:
     tgt = AnnotationSet.load(data / "target_weak.json").split("train")
     if a.init:
         ckpt = load_checkpoint(a.init)
-        model = build_detector(DetectorConfig.from_dict(ckpt["detector"]))
-        model.load_state_dict(inference_weights(ckpt))
+        model = inference_model(ckpt).train()
     else:
         model = build_detector(build_model_config(cfg, src))
     optimizer = make_optimizer(model, cfg)

@@ -22,10 +22,9 @@ import torch
 from weaktube.config import from_dict
 from weaktube.data.dataset import ClipDataset, FrameStore, collate_clips, keyframe_index
 from weaktube.fileio import atomic_write_json
-from weaktube.model import DetectorConfig, build_detector
 from weaktube.model.box_ops import torch_iou_paired
 from weaktube.structures import AnnotationSet
-from weaktube.train.checkpoint import inference_weights, load_checkpoint
+from weaktube.train.checkpoint import inference_model, load_checkpoint
 from weaktube.train.weak import WeakConfig, run_tracker, select_seeds, top_frame_boxes
 
 
@@ -44,10 +43,8 @@ def measure(ckpt_path: str, ann_path: str, videos: str, clips: int = 128, seed: 
             weak: WeakConfig | None = None) -> dict:
     weak = weak or WeakConfig()
     ckpt = load_checkpoint(ckpt_path)
-    dcfg = DetectorConfig.from_dict(ckpt["detector"])
-    model = build_detector(dcfg)
-    model.load_state_dict(inference_weights(ckpt))
-    model.eval()
+    model = inference_model(ckpt)
+    dcfg = model.cfg
     ann = AnnotationSet.load(ann_path).split("train")
     store = FrameStore(videos)
     store.preload(ann)

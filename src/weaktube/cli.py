@@ -123,9 +123,8 @@ def cmd_detect(a: argparse.Namespace) -> int:
     from weaktube.data.dataset import FrameStore
     from weaktube.data.video import read_video
     from weaktube.infer.detect import detect_frames, detect_videos
-    from weaktube.model import DetectorConfig, build_detector
     from weaktube.structures import AnnotationSet
-    from weaktube.train.checkpoint import inference_weights, load_checkpoint
+    from weaktube.train.checkpoint import inference_model, load_checkpoint
     from weaktube.train.engine import resolve_device
 
     if a.render and not a.video:
@@ -136,9 +135,8 @@ def cmd_detect(a: argparse.Namespace) -> int:
         raise SystemExit(f"detect: --render-tubes {a.render_tubes}: expected 1 or more")
     device = resolve_device(a.device)
     ckpt = load_checkpoint(a.checkpoint, map_location=device)
-    dcfg = DetectorConfig.from_dict(ckpt["detector"])
-    model = build_detector(dcfg).to(device)
-    model.load_state_dict(inference_weights(ckpt))
+    model = inference_model(ckpt)
+    dcfg = model.cfg
     frame_stride = ckpt["config"]["data"]["frame_stride"]
     post = postprocess_from_checkpoint(ckpt)
     if a.class_window is not None:

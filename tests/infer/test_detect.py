@@ -1,5 +1,7 @@
 """detect_frames: sliding clips -> per-frame detections, with and without class pooling."""
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ import torch
 from weaktube.data.dataset import clip_indices
 from weaktube.data.flow import network_input
 from weaktube.infer.detect import detect_frames
-from weaktube.model import BackboneConfig, build_detector, detector_demo
+from weaktube.model import build_detector, detector_demo
 from weaktube.model.decode import PostprocessConfig, decode_keyframe, select_detections
 
 
@@ -18,9 +20,8 @@ def model_and_frames(request):
     torch.manual_seed(0)
     cfg = detector_demo(3, ((0.2, 0.4), (0.4, 0.8)), clip_len=4, img_size=64)
     if request.param:
-        cfg.cls_flow = True
-        cfg.cls_backbone = BackboneConfig.from_dict({**cfg.to_dict()["cls_backbone"],
-                                                     "in_channels": 8})
+        cfg = dataclasses.replace(cfg, cls_flow=True, cls_backbone=dataclasses.replace(
+            cfg.cls_backbone, in_channels=8))
     model = build_detector(cfg).eval()
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, size=(10, 48, 80, 3), dtype=np.uint8)  # [T, H, W, 3]

@@ -24,10 +24,6 @@ from weaktube.data.transforms import to_tensor_layout
 FLOW_CHANNELS = 2  # (dx, dy)
 
 
-def _gray(frame: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-
-
 def clip_flow(frames: np.ndarray, indices: np.ndarray | None = None,
               cache: dict | None = None) -> np.ndarray:
     """``[T, S, S, 3]`` uint8 RGB -> ``[2, T, S, S]`` float32 flow in input pixels.
@@ -50,13 +46,7 @@ def clip_flow(frames: np.ndarray, indices: np.ndarray | None = None,
     if cache is not None and indices is None:
         raise ValueError("clip_flow: a cache needs the clip's frame indices")
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)  # ~10 us; no shared state
-    gray: dict[int, np.ndarray] = {}  # clip frame -> its grey image, each converted once
-
-    def grey(i: int) -> np.ndarray:
-        if i not in gray:
-            gray[i] = _gray(frames[i])
-        return gray[i]
-
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]  # T x [H, W], ~10 us each
     for i in range(1, t):
         pair = None if indices is None else (int(indices[i - 1]), int(indices[i]))
         if pair is not None and pair[0] == pair[1]:
@@ -64,7 +54,7 @@ def clip_flow(frames: np.ndarray, indices: np.ndarray | None = None,
         if cache is not None and pair in cache:
             out[:, i] = cache[pair]
             continue
-        flow = dis.calc(grey(i - 1), grey(i), None)  # [H, W, 2] float32
+        flow = dis.calc(grey[i - 1], grey[i], None)  # [H, W, 2] float32
         out[:, i] = flow.transpose(2, 0, 1)  # [H, W, 2] -> [2, H, W]
         if cache is not None:
             cache[pair] = out[:, i].copy()

@@ -47,3 +47,15 @@ def inference_weights(ckpt: dict) -> dict[str, torch.Tensor]:
     (``ema``) when the run kept one, else the trained weights (``model``, which resuming uses)."""
     ema = ckpt.get("ema")
     return ema["state"] if ema else ckpt["model"]
+
+
+def inference_model(ckpt: dict):
+    """The :class:`~weaktube.model.Detector` a checkpoint describes (``ckpt["detector"]``) with
+    :func:`inference_weights` loaded, in eval mode, on the device its tensors were loaded to."""
+    from weaktube.model import DetectorConfig, build_detector
+
+    model = build_detector(DetectorConfig.from_dict(ckpt["detector"]))
+    state = inference_weights(ckpt)
+    device = next(iter(state.values())).device if state else torch.device("cpu")
+    model.to(device).load_state_dict(state)
+    return model.eval()

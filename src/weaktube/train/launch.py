@@ -67,9 +67,8 @@ def run_training(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bo
     Same outputs as ``fit`` (``last.pt``, ``metrics.jsonl``, ``results.json`` ...). Scripts
     that call this with ``train.procs`` > 1 need the ``if __name__ == "__main__":`` guard
     (the processes are spawned)."""
-    from weaktube.model import DetectorConfig, build_detector
     from weaktube.structures import AnnotationSet
-    from weaktube.train.checkpoint import inference_weights, load_checkpoint
+    from weaktube.train.checkpoint import inference_model, load_checkpoint
     from weaktube.train.engine import evaluate_run, fit, resolve_device
 
     procs = cfg.train.procs
@@ -91,8 +90,7 @@ def run_training(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bo
     result = json.loads((out_dir / RESULT_FILE).read_text(encoding="utf-8"))
     if evaluate_at_end:
         ckpt = load_checkpoint(out_dir / "last.pt")
-        model = build_detector(DetectorConfig.from_dict(ckpt["detector"]))
-        model.load_state_dict(inference_weights(ckpt))
+        model = inference_model(ckpt)
         threads = torch.get_num_threads()
         torch.set_num_threads(threads_per_proc(cfg) * procs)
         try:
