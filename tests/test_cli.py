@@ -109,3 +109,22 @@ def test_bench_ablation_threads_reach_the_runs(monkeypatch, tmp_path, capsys):
                  "train.ema_decay=0.998", "--threads", "1", "--out", str(tmp_path)]) == 0
     assert seen["overrides"] == {"data": {"augment": {"hue": 0.5}},
                                  "train": {"ema_decay": 0.998, "threads": 1}}
+
+
+def test_synth_set_overrides_preset_fields(tmp_path, capsys):
+    out = tmp_path / "s"
+    args = ["synth", "--preset", "demo", "--seed", "3", "--out", str(out), "--set", "num_train=1",
+            "--set", "num_test=1", "--set", "num_frames=[40,44]", "--set", "instance_frames=[24,30]"]
+    assert main(args) == 0
+    meta = json.loads((out / "synth.json").read_text())
+    assert meta["config"]["num_train"] == 1 and meta["config"]["num_frames"] == [40, 44]
+    src = json.loads((out / "source.json").read_text())
+    assert [v["split"] for v in src["videos"]] == ["train", "test"]
+    assert all(40 <= v["num_frames"] <= 44 for v in src["videos"])
+    capsys.readouterr()
+    # an unknown field and an invalid value: one clear line, exit 2, nothing written
+    assert main(["synth", "--out", str(tmp_path / "u"), "--set", "num_trains=3"]) == 2
+    assert "num_trains" in capsys.readouterr().err
+    assert main(["synth", "--out", str(tmp_path / "n"), "--set", "num_train=-1"]) == 2
+    assert "num_train" in capsys.readouterr().err
+    assert not (tmp_path / "u").exists() and not (tmp_path / "n").exists()

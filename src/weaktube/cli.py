@@ -33,9 +33,11 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_synth(a: argparse.Namespace) -> int:
+    from weaktube.config import apply_overrides, parse_set
     from weaktube.data.synthetic import PRESETS, generate
 
-    out = generate(PRESETS[a.preset](), seed=a.seed, out_dir=Path(a.out), progress=True)
+    cfg = apply_overrides(PRESETS[a.preset](), parse_set(a.set), where="synth")
+    out = generate(cfg, seed=a.seed, out_dir=Path(a.out), progress=True)
     print(f"wrote the {a.preset!r} synthetic benchmark (seed {a.seed}) to {a.out}")
     for k, v in vars(out).items():
         print(f"  {k}: {v}")
@@ -276,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", choices=["demo", "bench"], default="demo")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one SynthConfig field of the preset, e.g. num_train=400 or "
+                        "source.prefix=src (repeatable; docs/SYNTHETIC.md)")
     s.set_defaults(func=cmd_synth)
 
     d = sub.add_parser("data", help="annotation files: check, convert")

@@ -143,6 +143,8 @@ def _coerce(val: Any, typ: Any, path: str) -> Any:
         if not isinstance(val, dict):
             raise ConfigError(f"{path}: expected a mapping, got {val!r}")
         return val
+    if typing.get_origin(typ) is tuple and isinstance(val, list):
+        return tuple(val)  # YAML has no tuples: `--set num_frames=[80,120]`
     if typ in (int, float, str, bool) and not (isinstance(val, typ) and
                                                not (typ is int and isinstance(val, bool))):
         raise ConfigError(f"{path}: expected {typ.__name__}, got {val!r}")

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from weaktube.config import ConfigError
 from weaktube.data import synth_actors as act
 from weaktube.fileio import atomic_path, atomic_write_json
 from weaktube.structures import AnnotationSet, Segment, Tube, VideoRecord
@@ -134,9 +135,9 @@ class SynthConfig:
     noise_std: float = 0.0  # per-frame sensor noise, grey levels
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first inconsistent field."""
-        def bad(name: str, why: str) -> ValueError:
-            return ValueError(f"SynthConfig.{name}: {why}")
+        """Raise ``ConfigError`` (a ``ValueError``) naming the first inconsistent field."""
+        def bad(name: str, why: str) -> ConfigError:
+            return ConfigError(f"SynthConfig.{name}: {why}")
 
         for name in ("num_frames", "instance_frames", "speed", "amplitude", "actor_height",
                      "view_yaw_deg", "distractor_actors", "wander_speed", "objects",
