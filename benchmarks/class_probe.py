@@ -14,7 +14,14 @@ It then reports three accuracies of the keyframe's class, each on the train and 
 * ``head``: the network's own class (argmax of the class probabilities) at its most confident
   decoded box with IoU >= 0.5 with the ground truth (no such box: wrong);
 * ``probe_f11`` / ``probe_fc``: a linear softmax classifier (L-BFGS, L2 1e-3, standardised
-  features) fitted on the train clips' features and applied to both.
+  features) fitted on the train clips' features and applied to both;
+* ``responsible``: the class at the anchor that training assigns the box to (the cell of its
+  centre, the anchor of best shape; the only anchor whose class YOLO's rule trains), whatever
+  box that anchor decodes.
+
+and ``top_is_responsible``: the share of clips whose most confident box (IoU >= 0.5) comes from
+that anchor. A head far better at the responsible anchor than at the top box loses the class
+at the decoding, to anchors whose class was never trained on this person.
 
 A probe far above the head on train clips says the head or the training of it loses what the
 features hold; a probe test accuracy as low as the head's says the features themselves do not
@@ -34,6 +41,7 @@ import torch
 from weaktube.boxes import np_iou
 from weaktube.data.dataset import ClipDataset, FrameStore, collate_clips, keyframe_index
 from weaktube.fileio import atomic_write_json
+from weaktube.losses.detection import assign_targets
 from weaktube.model.decode import decode_keyframe
 from weaktube.structures import AnnotationSet
 from weaktube.train.checkpoint import inference_model, load_checkpoint
@@ -41,8 +49,9 @@ from weaktube.train.checkpoint import inference_model, load_checkpoint
 
 def features(model, ann: AnnotationSet, store: FrameStore, split: str, n: int,
              frame_stride: int, rng: np.random.Generator, batch: int = 32) -> dict:
-    """``{"f11": [M, C'], "fc": [M, C], "y": [M], "head": [M] bool}`` over ``n`` positive
-    keyframe clips of ``split`` (M <= n: clips whose keyframe has a box)."""
+    """``{"f11": [M, C'], "fc": [M, C], "y": [M], "head", "responsible",
+    "top_is_responsible": [M] bool}`` over ``n`` positive keyframe clips of ``split``
+    (M <= n: clips whose keyframe has a box)."""
     sub = ann.subset([v.name for v in ann.videos if v.split == split])
     index = keyframe_index(sub)
     pos = np.flatnonzero(index.positive)
@@ -51,7 +60,7 @@ def features(model, ann: AnnotationSet, store: FrameStore, split: str, n: int,
     pick = rng.choice(pos, size=min(n, len(pos)), replace=False)
     ds = ClipDataset(sub, store, index, model.clip_len, frame_stride, model.cfg.img_size, None,
                      flow=model.cfg.uses_flow)
-    f11, fc, y, head = [], [], [], []
+    f11, fc, y, head, resp, same = [], [], [], [], [], []
     for s in range(0, len(pick), batch):
         b = collate_clips([ds[int(i)] for i in pick[s:s + batch]])
         with torch.no_grad():
@@ -68,14 +77,21 @@ def features(model, ann: AnnotationSet, store: FrameStore, split: str, n: int,
             f11.append(inter.f11[j, :, cy, cx].float().numpy())
             fc.append(inter.fc[j, :, cy, cx].float().numpy())
             y.append(label)
+            asg = assign_targets(b["key_boxes"][j][None, :1], torch.tensor([[label]]),
+                                 model.anchors, g, g)
+            r = int(asg.obj[0].flatten().nonzero()[0, 0])  # [A, H', W'] flat: decode order
+            resp.append(int(np.argmax(cls[j, r].numpy())) == label)
             hit = np_iou(boxes[j].numpy(), gt[None])[:, 0] >= 0.5  # [A*H'*W']
             if hit.any():
                 k = np.flatnonzero(hit)[np.argmax(obj[j].numpy()[hit])]
                 head.append(int(np.argmax(cls[j].numpy()[k])) == label)
+                same.append(k == r)
             else:
                 head.append(False)
+                same.append(False)
     return {"f11": np.stack(f11), "fc": np.stack(fc), "y": np.array(y),
-            "head": np.array(head)}
+            "head": np.array(head), "responsible": np.array(resp),
+            "top_is_responsible": np.array(same)}
 
 
 def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
@@ -124,13 +140,16 @@ def main() -> None:
     te = features(model, ann, store, "test", a.test_clips, a.frame_stride, rng)
     k = len(ann.classes)
     result = {"checkpoint": a.checkpoint, "clips": {"train": len(tr["y"]), "test": len(te["y"])},
-              "head": {"train": float(tr["head"].mean()), "test": float(te["head"].mean())}}
+              **{name: {"train": float(tr[name].mean()), "test": float(te[name].mean())}
+                 for name in ("head", "responsible", "top_is_responsible")}}
     for key in ("f11", "fc"):
         acc_tr, acc_te = linear_probe(tr[key], tr["y"], te[key], te["y"], k)
         result[f"probe_{key}"] = {"dim": int(tr[key].shape[1]), "train": acc_tr, "test": acc_te}
-    for name in ("head", "probe_f11", "probe_fc"):
+    for name in ("head", "responsible", "probe_f11", "probe_fc"):
         r = result[name]
-        print(f"{name:10s} class accuracy  train {r['train']:.3f}  test {r['test']:.3f}")
+        print(f"{name:11s} class accuracy  train {r['train']:.3f}  test {r['test']:.3f}")
+    r = result["top_is_responsible"]
+    print(f"top box from the responsible anchor  train {r['train']:.3f}  test {r['test']:.3f}")
     if a.out:
         atomic_write_json(a.out, result, indent=2)
 

@@ -113,8 +113,9 @@ def test_bench_ablation_threads_reach_the_runs(monkeypatch, tmp_path, capsys):
 
 def test_synth_set_overrides_preset_fields(tmp_path, capsys):
     out = tmp_path / "s"
-    args = ["synth", "--preset", "demo", "--seed", "3", "--out", str(out), "--set", "num_train=1",
-            "--set", "num_test=1", "--set", "num_frames=[40,44]", "--set", "instance_frames=[24,30]"]
+    args = ["synth", "--preset", "demo", "--seed", "3", "--out", str(out),
+            "--set", "num_train=1", "--set", "num_test=1", "--set", "num_frames=[40,44]",
+            "--set", "instance_frames=[24,30]"]
     assert main(args) == 0
     meta = json.loads((out / "synth.json").read_text())
     assert meta["config"]["num_train"] == 1 and meta["config"]["num_frames"] == [40, 44]

@@ -98,3 +98,37 @@ def test_clip_loss_is_the_mean_over_frames():
     per_frame = [total(yolo_loss(frames[:, t], ANCHORS, fb[:, t],
                                  valid[:, t].long() - 1, 0, CFG)) for t in range(3)]
     torch.testing.assert_close(got, torch.stack(per_frame).mean())
+
+
+def test_class_iou_trains_the_class_of_every_anchor_that_boxes_the_person():
+    boxes = torch.tensor([[[0.55, 0.05, 0.85, 0.65]]])  # responsible: anchor 1, row 1, column 2
+    labels = torch.tensor([[2]])
+    raw = _exact_raw(boxes, labels, 3)
+    # anchor 0 of the same cell decodes to the same box (its own shape scaled up), a third
+    # anchor elsewhere to a box that misses the person
+    raw[0, 0, :2, 1, 2] = raw[0, 1, :2, 1, 2]
+    raw[0, 0, 2, 1, 2] = torch.log(torch.tensor(0.3 / 0.1))
+    raw[0, 0, 3, 1, 2] = torch.log(torch.tensor(0.6 / 0.2))
+    dec = decode_boxes(raw, ANCHORS)[0]
+    assert torch_iou(dec[0, 1, 2][None], boxes[0])[0, 0] > 0.99
+    assert torch_iou(dec[0, 3, 0][None], boxes[0])[0, 0] < 0.5
+    grads = {}
+    for class_iou in (0.0, 0.5):
+        r = raw.clone().requires_grad_(True)
+        cfg = DetectionLossConfig(class_iou=class_iou)
+        terms = yolo_loss(r, ANCHORS, boxes, labels, 3, cfg)
+        terms["cls"].backward()
+        grads[class_iou] = r.grad[0, :, 5:]  # [A, K, H', W']
+        # the class term is the one-hot BCE summed over the anchors that carry a class target
+        anchors = [(1, 1, 2)] + ([(0, 1, 2)] if class_iou else [])
+        want = sum(torch.nn.functional.binary_cross_entropy_with_logits(
+            raw[0, a, 5:, i, j], torch.tensor([0.0, 0.0, 1.0]), reduction="sum")
+            for a, i, j in anchors)
+        torch.testing.assert_close(terms["cls"], want)
+        # no other term moves with class_iou
+        assert set(terms) == {"xy", "wh", "obj", "noobj", "cls"}
+    assert grads[0.0][0, :, 1, 2].abs().sum() == 0  # YOLO's rule: only the responsible anchor
+    assert grads[0.5][0, 2, 1, 2] < 0  # the overlapping anchor is pushed to class 2 ...
+    assert (grads[0.5][0, :2, 1, 2] > 0).all()  # ... and away from the others
+    torch.testing.assert_close(grads[0.5][1], grads[0.0][1])  # the responsible one as before
+    assert grads[0.5][:, :, 3, 0].abs().sum() == 0  # a box that misses the person: no class

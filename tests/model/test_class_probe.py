@@ -56,6 +56,6 @@ def test_script_on_a_tiny_run(tmp_path):
                     "--test-clips", "20", "--out", str(out)], check=True, capture_output=True)
     r = json.loads(out.read_text())
     assert 0 < r["clips"]["test"] <= r["clips"]["train"] <= 40
-    for name in ("head", "probe_f11", "probe_fc"):
+    for name in ("head", "responsible", "top_is_responsible", "probe_f11", "probe_fc"):
         assert 0.0 <= r[name]["test"] <= 1.0 and 0.0 <= r[name]["train"] <= 1.0
     assert r["probe_f11"]["dim"] > 0 and r["probe_fc"]["dim"] == 64

@@ -33,6 +33,11 @@ class DetectionLossConfig:
     lambda_noobj: float = 1.0  # weight of the no-object term (absent from the paper's eq. 11)
     lambda_cls: float = 1.0  # weight of Loss_cls
     ignore_iou: float = 0.6  # anchors whose box overlaps a ground truth this much: no "no object"
+    # also train the class of every other anchor whose decoded box overlaps a ground truth by at
+    # least this IoU, with that box's label (0 = off: only the responsible anchor, YOLO's rule).
+    # At test time the top box of a person comes from another anchor than the trained one most of
+    # the time (docs/MODEL.md, "Which anchors learn the class")
+    class_iou: float = 0.0
 
 
 @dataclass
@@ -115,11 +120,16 @@ def yolo_loss(raw: torch.Tensor, anchors: torch.Tensor, boxes: torch.Tensor,
     pred_boxes = decode_boxes(raw, anchors)  # [B, A, H', W', 4]
     with torch.no_grad():  # anchors whose box already covers a ground truth are not penalised
         ignore = torch.zeros(bsz, a, h, w, dtype=torch.bool, device=raw.device)
+        near_label = torch.full((bsz, a, h, w), -1, dtype=torch.long, device=raw.device)
         for i in range(bsz):
-            gt = boxes[i][labels[i] >= 0]
+            valid = labels[i] >= 0
+            gt = boxes[i][valid]  # [M', 4]
             if len(gt):
-                best = torch_iou(pred_boxes[i].reshape(-1, 4), gt).amax(1)  # [A*H'*W']
+                best, which = torch_iou(pred_boxes[i].reshape(-1, 4), gt).max(1)  # [A*H'*W']
                 ignore[i] = (best > cfg.ignore_iou).view(a, h, w)
+                if cfg.class_iou > 0:
+                    near = torch.where(best >= cfg.class_iou, labels[i][valid][which], -1)
+                    near_label[i] = near.view(a, h, w)
     o = asg.obj
     conf = pred[..., 4]
     zero = raw.sum() * 0.0
@@ -136,13 +146,17 @@ def yolo_loss(raw: torch.Tensor, anchors: torch.Tensor, boxes: torch.Tensor,
         wh = (((bwh.sqrt() - asg.wh[o].sqrt()) ** 2).sum(1) * keep).sum()
         obj = F.binary_cross_entropy_with_logits(conf[o], torch.ones_like(conf[o]),
                                                  reduction="sum")
-        if num_classes > 0:
-            onehot = F.one_hot(asg.label[o], num_classes).float()
-            cls = F.binary_cross_entropy_with_logits(p[:, 5:], onehot, reduction="sum")
-        else:
-            cls = zero
     else:
-        xy = wh = obj = cls = zero
+        xy = wh = obj = zero
+    cls = zero
+    if num_classes > 0:
+        # class targets: the responsible anchors, then (class_iou > 0) every other anchor whose
+        # box overlaps a ground truth that much, with the label of its best-overlapping one
+        cls_label = torch.where(o, asg.label, near_label)  # [B, A, H', W']
+        c = cls_label >= 0
+        if c.any():
+            onehot = F.one_hot(cls_label[c], num_classes).float()  # [G', K]
+            cls = F.binary_cross_entropy_with_logits(pred[c][:, 5:], onehot, reduction="sum")
     noobj_mask = ~o & ~ignore
     noobj = F.binary_cross_entropy_with_logits(conf[noobj_mask],
                                                torch.zeros_like(conf[noobj_mask]),
