@@ -143,6 +143,8 @@ def cmd_detect(a: argparse.Namespace) -> int:
     post = postprocess_from_checkpoint(ckpt)
     if a.class_window is not None:
         post = dataclasses.replace(post, class_window_s=a.class_window)
+    if a.class_vote is not None:
+        post = dataclasses.replace(post, class_vote_iou=a.class_vote)
     kw = dict(clip_len=dcfg.clip_len, frame_stride=frame_stride, img_size=dcfg.img_size,
               keyframe_stride=a.keyframe_stride, batch_size=a.batch_size, postprocess=post,
               device=device)
@@ -328,6 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "keyframes within +- SECONDS (default: the run's "
                         "eval.postprocess.class_window_s, 0.5 for runs that predate it; "
                         "0: each clip alone, as runs before pooling were scored)")
+    e.add_argument("--class-vote", type=float, default=None, metavar="IOU",
+                   help="pool each box's class probabilities over the boxes of its keyframe "
+                        "that overlap it by IOU, weighted by objectness (default: the run's "
+                        "eval.postprocess.class_vote_iou; 0: each anchor's own)")
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     e.add_argument("--link", choices=["greedy", "viterbi"], default="greedy",
                    help="tube linking algorithm (docs/LINKING.md)")

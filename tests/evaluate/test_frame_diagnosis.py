@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from tests.benchmark_scripts import load_benchmark
+
 from .helpers import annotations, detections, tube, video
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "frame_diagnosis.py"
 BOX = [0, 0, 9, 9]
 FAR = [50, 50, 59, 59]
 
 
 def load_diagnose():
-    spec = importlib.util.spec_from_file_location("frame_diagnosis", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.diagnose
+    return load_benchmark("frame_diagnosis").diagnose
 
 
 def test_confusion_counts_best_overlapping_label_and_misses():
@@ -79,9 +74,7 @@ def test_no_detections_at_all(tmp_path, capsys, monkeypatch):
     ann_path, det_path = tmp_path / "ann.json", tmp_path / "dets.json"
     ann.save(ann_path)
     detections([]).save(det_path)
-    spec = importlib.util.spec_from_file_location("frame_diagnosis", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("frame_diagnosis")
     monkeypatch.setattr("sys.argv", ["frame_diagnosis.py", str(ann_path), str(det_path)])
     module.main()
     assert "n/a (no detections)" in capsys.readouterr().out
@@ -92,10 +85,7 @@ def test_weak_targets_geometry_known_answer():
     the true width gives log 2, 0 and 0.5."""
     import torch
 
-    script = SCRIPT.parent / "weak_targets.py"
-    spec = importlib.util.spec_from_file_location("weak_targets", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("weak_targets")
     gt = torch.tensor([[0.2, 0.2, 0.4, 0.6]])
     own = torch.tensor([[0.2, 0.2, 0.6, 0.6]])  # width 0.4 vs 0.2; centre x 0.4 vs 0.3
     g = module._geometry(own, gt)

@@ -81,3 +81,27 @@ def test_matches_the_definition_across_chunks(monkeypatch):
     out = smooth_class_probs(boxes, obj, cls, window=3, candidates=n)
     assert torch.allclose(out, expected, atol=1e-6)
     assert torch.equal(smooth_class_probs(boxes, obj, cls, 3, candidates=0), cls)
+
+
+def test_vote_pools_overlapping_boxes_of_a_keyframe_by_objectness():
+    from weaktube.infer.smooth import vote_class_probs
+
+    # keyframe 0: boxes 0 and 1 cover the same person (IoU 0.81), box 2 is elsewhere;
+    # keyframe 1: the same layout with box 1's objectness 0
+    box = torch.tensor([[0.1, 0.1, 0.5, 0.9], [0.1, 0.1, 0.45, 0.82], [0.6, 0.6, 0.9, 0.9]])
+    boxes = box[None].repeat(2, 1, 1)  # [T, N, 4]
+    assert 0.75 < torch_iou(box[:1], box[1:2])[0, 0] < 0.85
+    obj = torch.tensor([[0.6, 0.3, 0.9], [0.6, 0.0, 0.9]])
+    cls = torch.tensor([[0.2, 0.7], [0.9, 0.1], [0.5, 0.5]])[None].repeat(2, 1, 1)  # [T, N, K]
+    assert torch.equal(vote_class_probs(boxes, obj, cls, 0.0), cls)
+    out = vote_class_probs(boxes, obj, cls, 0.5)
+    want = (0.6 * cls[0, 0] + 0.3 * cls[0, 1]) / 0.9
+    torch.testing.assert_close(out[0, 0], want)  # both boxes get the weighted mean
+    torch.testing.assert_close(out[0, 1], want)
+    torch.testing.assert_close(out[0, 2], cls[0, 2])  # nothing overlaps box 2
+    torch.testing.assert_close(out[1, 0], cls[1, 0])  # box 1 has no weight in keyframe 1
+    torch.testing.assert_close(out[1, 1], cls[1, 0])  # ... but takes box 0's classes
+    # above the pair's IoU nothing is pooled; boxes and objectness are inputs only
+    torch.testing.assert_close(vote_class_probs(boxes, obj, cls, 0.9), cls)
+    zero = torch.zeros(1, 2)
+    torch.testing.assert_close(vote_class_probs(boxes[:1, :2], zero, cls[:1, :2], 0.5), cls[:1, :2])

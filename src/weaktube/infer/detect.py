@@ -4,13 +4,15 @@ For every ``keyframe_stride``-th frame ``f`` of a video, the clip of ``clip_len`
 ``f`` (``frame_stride`` apart, clamped at the start) goes through the network; the keyframe
 head's decoded boxes, after per-class NMS, are frame ``f``'s detections, mapped back to the
 video's pixels. Before the NMS, each box's class probabilities are pooled with those of the
-overlapping boxes of the keyframes within ``postprocess.class_window_s`` seconds
-(:mod:`weaktube.infer.smooth`; 0 turns it off).
+boxes of its keyframe that overlap it by ``postprocess.class_vote_iou`` (0 turns it off), then
+with those of the overlapping boxes of the keyframes within ``postprocess.class_window_s``
+seconds (:mod:`weaktube.infer.smooth`; 0 turns it off).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -19,7 +21,7 @@ from tqdm import tqdm
 
 from weaktube.data.dataset import FrameStore, clip_indices
 from weaktube.data.flow import network_input
-from weaktube.infer.smooth import smooth_class_probs
+from weaktube.infer.smooth import smooth_class_probs, vote_class_probs
 from weaktube.model.decode import PostprocessConfig, decode_keyframe, select_detections
 from weaktube.structures import Detections, VideoRecord
 
@@ -35,26 +37,34 @@ def class_window_keyframes(seconds: float, fps: float | None, keyframe_stride: i
     return int(seconds * fps / keyframe_stride + 0.5)
 
 
-@torch.no_grad()
-def detect_frames(model: torch.nn.Module, frames: np.ndarray, video_name: str, *,
-                  clip_len: int, frame_stride: int, img_size: int, keyframe_stride: int = 1,
-                  batch_size: int = 32, postprocess: PostprocessConfig | None = None,
-                  fps: float | None = None, device: torch.device | str = "cpu") -> Detections:
-    """Detections of one video given its frames ``[T, H, W, 3]`` uint8 RGB at ``fps`` frames
-    per second (needed when ``postprocess.class_window_s`` > 0).
+@dataclass
+class DecodedVideo:
+    """The keyframe head's decoded output over one video, before any post-processing."""
 
-    Boxes are returned in the video's pixels; frames are 0-based.
-    """
-    post = postprocess or PostprocessConfig()
-    window = class_window_keyframes(post.class_window_s, fps, keyframe_stride, video_name)
+    keyframes: np.ndarray  # [T'] 0-based frame index of each keyframe
+    boxes: torch.Tensor  # [T', N, 4] normalised xyxy, N = A*H'*W' anchor boxes
+    obj: torch.Tensor  # [T', N] objectness
+    cls: torch.Tensor  # [T', N, K] class probabilities
+    width: int  # the video's frame size in pixels
+    height: int
+
+
+@torch.no_grad()
+def decode_frames(model: torch.nn.Module, frames: np.ndarray, *, clip_len: int,
+                  frame_stride: int, img_size: int, keyframe_stride: int = 1,
+                  batch_size: int = 32, device: torch.device | str = "cpu") -> DecodedVideo:
+    """Run the network over every ``keyframe_stride``-th frame of ``frames [T, H, W, 3]``
+    (uint8 RGB) and decode its keyframe head (no thresholds, no NMS)."""
     model.eval()
     flow = model.cfg.uses_flow  # the clip also carries its optical flow (weaktube.data.flow)
     t, h, w = frames.shape[:3]
+    keyframes = np.arange(0, t, keyframe_stride)
     if t == 0:
-        return Detections.concat([])
+        k = model.cfg.num_classes
+        return DecodedVideo(keyframes, torch.zeros(0, 0, 4), torch.zeros(0, 0),
+                            torch.zeros(0, 0, k), w, h)
     small = np.stack([cv2.resize(f, (img_size, img_size), interpolation=cv2.INTER_LINEAR)
                       for f in frames])  # [T, S, S, 3]
-    keyframes = np.arange(0, t, keyframe_stride)
     decoded = []
     pair_flow: dict = {}  # (frame a, frame b) -> flow: each pair once over the overlapping clips
     for start in range(0, len(keyframes), batch_size):
@@ -70,10 +80,25 @@ def detect_frames(model: torch.nn.Module, frames: np.ndarray, video_name: str, *
         decoded.append([x.cpu() for x in decode_keyframe(out.key.float(),
                                                          model.anchors.float())])
     boxes, obj, cls = (torch.cat(parts) for parts in zip(*decoded))  # [T', N, ...]
+    return DecodedVideo(keyframes, boxes, obj, cls, w, h)
+
+
+def decoded_detections(decoded: DecodedVideo, video_name: str,
+                       postprocess: PostprocessConfig | None = None,
+                       fps: float | None = None, keyframe_stride: int = 1) -> Detections:
+    """Post-process one video's decoded output: class pooling over the anchors of a keyframe
+    and over time, then per-class NMS per keyframe; boxes in the video's pixels."""
+    post = postprocess or PostprocessConfig()
+    window = class_window_keyframes(post.class_window_s, fps, keyframe_stride, video_name)
+    if len(decoded.keyframes) == 0:
+        return Detections.concat([])
+    boxes, obj = decoded.boxes, decoded.obj
+    cls = vote_class_probs(boxes, obj, decoded.cls, post.class_vote_iou)
     cls = smooth_class_probs(boxes, obj, cls, window)
+    w, h = decoded.width, decoded.height
     scale = torch.tensor([w, h, w, h], dtype=torch.float32)
     parts = []
-    for i, k in enumerate(keyframes):
+    for i, k in enumerate(decoded.keyframes):
         bx, scores, labels = select_detections(boxes[i], obj[i], cls[i], post)
         n = len(scores)
         if n == 0:
@@ -86,6 +111,24 @@ def detect_frames(model: torch.nn.Module, frames: np.ndarray, video_name: str, *
             boxes=(bx * scale).numpy().astype(np.float32),
         ))
     return Detections.concat(parts)
+
+
+def detect_frames(model: torch.nn.Module, frames: np.ndarray, video_name: str, *,
+                  clip_len: int, frame_stride: int, img_size: int, keyframe_stride: int = 1,
+                  batch_size: int = 32, postprocess: PostprocessConfig | None = None,
+                  fps: float | None = None, device: torch.device | str = "cpu") -> Detections:
+    """Detections of one video given its frames ``[T, H, W, 3]`` uint8 RGB at ``fps`` frames
+    per second (needed when ``postprocess.class_window_s`` > 0):
+    :func:`decode_frames`, then :func:`decoded_detections`.
+
+    Boxes are returned in the video's pixels; frames are 0-based.
+    """
+    post = postprocess or PostprocessConfig()
+    class_window_keyframes(post.class_window_s, fps, keyframe_stride, video_name)  # fail early
+    decoded = decode_frames(model, frames, clip_len=clip_len, frame_stride=frame_stride,
+                            img_size=img_size, keyframe_stride=keyframe_stride,
+                            batch_size=batch_size, device=device)
+    return decoded_detections(decoded, video_name, post, fps, keyframe_stride)
 
 
 def detect_videos(model: torch.nn.Module, videos: Iterable[VideoRecord], store: FrameStore,

@@ -1,4 +1,12 @@
-"""Class probabilities pooled over time along each box (no gradients).
+"""Class probabilities pooled over the anchors of a keyframe and over time (no gradients).
+
+**Within a keyframe** (:func:`vote_class_probs`): training teaches the class only at the anchor
+responsible for a person, yet the most confident box on that person comes from another anchor
+most of the time (docs/MODEL.md, "Which anchors learn the class"). Each box therefore takes the
+objectness-weighted mean of the class probabilities of every box of its keyframe that overlaps
+it by at least ``iou_min`` (itself included).
+
+**Over time** (:func:`smooth_class_probs`):
 
 A clip of N frames sees a fraction of an action's cycle: a clap seen while the arms are apart
 looks like a jumping jack. Each keyframe's boxes therefore take the weighted mean of the class
@@ -58,4 +66,28 @@ def smooth_class_probs(boxes: torch.Tensor, obj: torch.Tensor, cls: torch.Tensor
     pooled = torch.where(weight[..., None] > 0, acc / weight[..., None].clamp(min=1e-12), cc)
     out = cls.clone()
     out.scatter_(1, idx[..., None].expand(-1, -1, k), pooled)
+    return out
+
+
+@torch.no_grad()
+def vote_class_probs(boxes: torch.Tensor, obj: torch.Tensor, cls: torch.Tensor,
+                     iou_min: float) -> torch.Tensor:
+    """Pool class probabilities over the overlapping boxes of each keyframe.
+
+    ``boxes [T, N, 4]`` (any consistent units), ``obj [T, N]``, ``cls [T, N, K]``. Box ``b``
+    gets ``sum_j w_bj cls_j / sum_j w_bj`` with ``w_bj = obj_j`` where ``IoU(b, j) >= iou_min``
+    (``j = b`` always counts), else 0. ``iou_min`` <= 0 returns ``cls`` unchanged. Boxes and
+    objectness are not touched.
+    """
+    if iou_min <= 0 or cls.shape[1] == 0:
+        return cls
+    out = torch.empty_like(cls)
+    for s in range(0, len(cls), CHUNK):
+        e = min(len(cls), s + CHUNK)
+        near = torch_iou_batched(boxes[s:e], boxes[s:e]) >= iou_min  # [C, N, N]
+        near |= torch.eye(near.shape[1], dtype=torch.bool)[None]
+        w = near.float() * obj[s:e, None, :]  # [C, N, N] row b: weights of the boxes j
+        total = w.sum(2, keepdim=True)  # [C, N, 1]
+        pooled = torch.bmm(w, cls[s:e]) / total.clamp(min=1e-12)  # [C, N, K]
+        out[s:e] = torch.where(total > 0, pooled, cls[s:e])
     return out

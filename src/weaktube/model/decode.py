@@ -50,6 +50,10 @@ class PostprocessConfig:
     # every keyframe within +- this many seconds (weaktube.infer.smooth); 0: each clip alone.
     # Applied by weaktube.infer.detect, which knows the video's fps.
     class_window_s: float = 0.5
+    # Class probabilities of a box averaged (objectness-weighted) with those of every box of the
+    # same keyframe that overlaps it by at least this IoU, before the pooling over time
+    # (weaktube.infer.smooth.vote_class_probs); 0: each anchor's own.
+    class_vote_iou: float = 0.0
 
 
 @torch.no_grad()
