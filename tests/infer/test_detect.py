@@ -10,6 +10,7 @@ import torch
 from weaktube.data.dataset import clip_indices
 from weaktube.data.flow import network_input
 from weaktube.infer.detect import detect_frames
+from weaktube.infer.smooth import vote_class_probs
 from weaktube.model import build_detector, detector_demo
 from weaktube.model.decode import PostprocessConfig, decode_keyframe, select_detections
 
@@ -28,8 +29,9 @@ def model_and_frames(request):
     return model, frames
 
 
-def _run(model, frames, window_s: float):
-    post = PostprocessConfig(conf_threshold=0.0, class_window_s=window_s)
+def _run(model, frames, window_s: float, vote_iou: float = 0.0):
+    post = PostprocessConfig(conf_threshold=0.0, class_window_s=window_s,
+                             class_vote_iou=vote_iou)
     return detect_frames(model, frames, "v", clip_len=4, frame_stride=2, img_size=64,
                          batch_size=4, postprocess=post, fps=10.0)
 
@@ -46,13 +48,17 @@ def test_window_zero_equals_each_clip_alone(model_and_frames):
     with torch.no_grad():
         key = model(torch.from_numpy(x)[None]).key
     boxes, obj, cls = decode_keyframe(key, model.anchors)
-    boxes, scores, labels = select_detections(boxes[0], obj[0], cls[0],
-                                              PostprocessConfig(conf_threshold=0.0))
-    mine = dets.frames == 7
-    np.testing.assert_allclose(dets.scores[mine], scores.numpy(), rtol=1e-5)
-    np.testing.assert_array_equal(dets.labels[mine], labels.numpy())
-    np.testing.assert_allclose(dets.boxes[mine], boxes.numpy() * [80, 48, 80, 48], rtol=1e-4,
-                               atol=1e-3)
+    # without and with the class vote over the keyframe's anchors
+    for vote, got in ((0.0, dets), (0.2, _run(model, frames, 0.0, vote_iou=0.2))):
+        voted = vote_class_probs(boxes, obj, cls, vote)
+        assert torch.equal(voted, cls) == (vote == 0)  # the vote changes this keyframe
+        bx, scores, labels = select_detections(boxes[0], obj[0], voted[0],
+                                               PostprocessConfig(conf_threshold=0.0))
+        mine = got.frames == 7
+        np.testing.assert_allclose(got.scores[mine], scores.numpy(), rtol=1e-5)
+        np.testing.assert_array_equal(got.labels[mine], labels.numpy())
+        np.testing.assert_allclose(got.boxes[mine], bx.numpy() * [80, 48, 80, 48], rtol=1e-4,
+                                   atol=1e-3)
 
 
 def test_pooling_changes_scores_not_frames(model_and_frames):

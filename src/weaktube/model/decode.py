@@ -52,8 +52,8 @@ class PostprocessConfig:
     class_window_s: float = 0.5
     # Class probabilities of a box averaged (objectness-weighted) with those of every box of the
     # same keyframe that overlaps it by at least this IoU, before the pooling over time
-    # (weaktube.infer.smooth.vote_class_probs); 0: each anchor's own.
-    class_vote_iou: float = 0.0
+    # (weaktube.infer.smooth.vote_class_probs; docs/DESIGN.md "Inference"); 0: each anchor's own.
+    class_vote_iou: float = 0.7
 
 
 @torch.no_grad()
