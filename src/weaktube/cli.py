@@ -333,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--class-vote", type=float, default=None, metavar="IOU",
                    help="pool each box's class probabilities over the boxes of its keyframe "
                         "that overlap it by IOU, weighted by objectness (default: the run's "
-                        "eval.postprocess.class_vote_iou; 0: each anchor's own)")
+                        "eval.postprocess.class_vote_iou, 0.7 for runs that predate it; "
+                        "0: each anchor's own)")
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     e.add_argument("--link", choices=["greedy", "viterbi"], default="greedy",
                    help="tube linking algorithm (docs/LINKING.md)")
