@@ -142,9 +142,9 @@ ABLATION_BUDGETS: dict[str, dict[str, dict]] = {
 # The suite's recipe is the demo recipe frozen as it was when the tables of docs/RESULTS.md §8
 # were measured: each clip's own detections are scored (the paper's frame-mAP; no class pooling
 # over neighbouring keyframes nor over a keyframe's anchors, so the rows measure training
-# alone), in float32 whatever the CPU or the budgets, and without the demo recipe's later additions (hue/saturation jitter, weight
-# average, the class trained at every overlapping anchor). A variant of the suite changes these
-# with `--set`.
+# alone), in float32 whatever the CPU or the budgets, and without the demo recipe's later
+# additions (hue/saturation jitter, weight average, the class trained at every overlapping
+# anchor). A variant of the suite changes these with `--set`.
 SUITE_PINS: dict = {
     "eval": {"postprocess": {"class_window_s": 0.0, "class_vote_iou": 0.0}},
     "loss": {"class_iou": 0.0},
