@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from weaktube.cli import postprocess_from_checkpoint
 from weaktube.data.dataset import FrameStore
 from weaktube.evaluate.frame_map import frame_ap
 from weaktube.fileio import atomic_write_json
 from weaktube.infer.detect import decode_frames, decoded_detections
-from weaktube.model.decode import PostprocessConfig
 from weaktube.structures import AnnotationSet, Detections
 from weaktube.train.checkpoint import inference_model, load_checkpoint
 
@@ -39,9 +39,7 @@ def sweep(ckpt: dict, ann: AnnotationSet, store: FrameStore, votes: list[float],
     """One row per (vote, window): ``{"class_vote_iou", "class_window_s", "frame_mAP@0.5",
     "class_agnostic_frame_AP@0.5", "class_accuracy_on_localised"}`` (mAP in percent)."""
     model = inference_model(ckpt)
-    saved = ckpt["config"]["eval"]["postprocess"]
-    base = PostprocessConfig(**{f.name: saved[f.name]
-                                for f in dataclasses.fields(PostprocessConfig) if f.name in saved})
+    base = postprocess_from_checkpoint(ckpt)
     stride = ckpt["config"]["eval"]["keyframe_stride"]
     decoded = {}
     with torch.inference_mode():
