@@ -85,7 +85,7 @@ def vote_class_probs(boxes: torch.Tensor, obj: torch.Tensor, cls: torch.Tensor,
     for s in range(0, len(cls), CHUNK):
         e = min(len(cls), s + CHUNK)
         near = torch_iou_batched(boxes[s:e], boxes[s:e]) >= iou_min  # [C, N, N]
-        near |= torch.eye(near.shape[1], dtype=torch.bool)[None]
+        near |= torch.eye(near.shape[1], dtype=torch.bool, device=near.device)[None]
         w = near.float() * obj[s:e, None, :]  # [C, N, N] row b: weights of the boxes j
         total = w.sum(2, keepdim=True)  # [C, N, 1]
         pooled = torch.bmm(w, cls[s:e]) / total.clamp(min=1e-12)  # [C, N, K]
