@@ -132,3 +132,33 @@ def test_class_iou_trains_the_class_of_every_anchor_that_boxes_the_person():
     assert (grads[0.5][0, :2, 1, 2] > 0).all()  # ... and away from the others
     torch.testing.assert_close(grads[0.5][1], grads[0.0][1])  # the responsible one as before
     assert grads[0.5][:, :, 3, 0].abs().sum() == 0  # a box that misses the person: no class
+
+
+def test_class_iou_norm_gives_each_person_one_extra_class_term():
+    boxes = torch.tensor([[[0.55, 0.05, 0.85, 0.65]]])  # responsible: anchor 1, row 1, column 2
+    labels = torch.tensor([[2]])
+    raw = _exact_raw(boxes, labels, 3)
+    # two extra anchors decode to the person's box: anchor 0 of the same cell and anchor 1 of
+    # the cell above (its centre pushed to that cell's bottom edge, 0.1 above the person's)
+    raw[0, 0, :2, 1, 2] = raw[0, 1, :2, 1, 2]
+    raw[0, 0, 2, 1, 2] = torch.log(torch.tensor(0.3 / 0.1))
+    raw[0, 0, 3, 1, 2] = torch.log(torch.tensor(0.6 / 0.2))
+    raw[0, 1, :4, 0, 2] = raw[0, 1, :4, 1, 2]
+    raw[0, 1, 1, 0, 2] = 8.0  # sigmoid ~1: centre at the bottom edge of row 0
+    raw[0, :, 5:] = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    dec = decode_boxes(raw, ANCHORS)[0]
+    assert torch_iou(dec[1, 0, 2][None], boxes[0])[0, 0] > 0.5
+    per = {(a, i, j): torch.nn.functional.binary_cross_entropy_with_logits(
+        raw[0, a, 5:, i, j], torch.tensor([0.0, 0.0, 1.0]), reduction="sum")
+        for a, i, j in [(1, 1, 2), (0, 1, 2), (1, 0, 2)]}
+    got = {}
+    for norm in (False, True):
+        cfg = DetectionLossConfig(class_iou=0.5, class_iou_norm=norm)
+        got[norm] = yolo_loss(raw, ANCHORS, boxes, labels, 3, cfg)["cls"]
+    torch.testing.assert_close(got[False], sum(per.values()))
+    # the responsible anchor weighs 1; the two extra anchors share one unit
+    torch.testing.assert_close(got[True], per[(1, 1, 2)] + (per[(0, 1, 2)] + per[(1, 0, 2)]) / 2)
+    # without class_iou the option changes nothing
+    off = [yolo_loss(raw, ANCHORS, boxes, labels, 3, DetectionLossConfig(class_iou_norm=n))["cls"]
+           for n in (False, True)]
+    assert torch.equal(off[0], off[1])

@@ -38,6 +38,10 @@ class DetectionLossConfig:
     # At test time the top box of a person comes from another anchor than the trained one most of
     # the time (docs/MODEL.md, "Which anchors learn the class")
     class_iou: float = 0.0
+    # with class_iou > 0: weigh each extra anchor's class term by 1 / (the number of extra
+    # anchors on the same person), so a person adds its responsible anchor's term plus one term
+    # spread over the others however many anchors box it (False: each extra anchor weighs 1)
+    class_iou_norm: bool = False
 
 
 @dataclass
@@ -121,6 +125,7 @@ def yolo_loss(raw: torch.Tensor, anchors: torch.Tensor, boxes: torch.Tensor,
     with torch.no_grad():  # anchors whose box already covers a ground truth are not penalised
         ignore = torch.zeros(bsz, a, h, w, dtype=torch.bool, device=raw.device)
         near_label = torch.full((bsz, a, h, w), -1, dtype=torch.long, device=raw.device)
+        near_weight = torch.ones(bsz, a, h, w, device=raw.device)  # class-term weight
         for i in range(bsz):
             valid = labels[i] >= 0
             gt = boxes[i][valid]  # [M', 4]
@@ -128,8 +133,14 @@ def yolo_loss(raw: torch.Tensor, anchors: torch.Tensor, boxes: torch.Tensor,
                 best, which = torch_iou(pred_boxes[i].reshape(-1, 4), gt).max(1)  # [A*H'*W']
                 ignore[i] = (best > cfg.ignore_iou).view(a, h, w)
                 if cfg.class_iou > 0:
-                    near = torch.where(best >= cfg.class_iou, labels[i][valid][which], -1)
+                    hit = best >= cfg.class_iou  # [A*H'*W']
+                    near = torch.where(hit, labels[i][valid][which], -1)
                     near_label[i] = near.view(a, h, w)
+                    if cfg.class_iou_norm:
+                        extra = hit & ~asg.obj[i].reshape(-1)  # [A*H'*W'] not responsible
+                        count = torch.bincount(which[extra], minlength=len(gt))  # [M']
+                        near_weight[i] = torch.where(
+                            extra, 1.0 / count[which].clamp(min=1), 1.0).view(a, h, w)
     o = asg.obj
     conf = pred[..., 4]
     zero = raw.sum() * 0.0
@@ -156,7 +167,13 @@ def yolo_loss(raw: torch.Tensor, anchors: torch.Tensor, boxes: torch.Tensor,
         c = cls_label >= 0
         if c.any():
             onehot = F.one_hot(cls_label[c], num_classes).float()  # [G', K]
-            cls = F.binary_cross_entropy_with_logits(pred[c][:, 5:], onehot, reduction="sum")
+            if cfg.class_iou > 0 and cfg.class_iou_norm:
+                per_anchor = F.binary_cross_entropy_with_logits(
+                    pred[c][:, 5:], onehot, reduction="none").sum(1)  # [G', K] -> [G']
+                cls = (per_anchor * near_weight[c]).sum()
+            else:
+                cls = F.binary_cross_entropy_with_logits(pred[c][:, 5:], onehot,
+                                                         reduction="sum")
     noobj_mask = ~o & ~ignore
     noobj = F.binary_cross_entropy_with_logits(conf[noobj_mask],
                                                torch.zeros_like(conf[noobj_mask]),
