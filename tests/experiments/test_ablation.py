@@ -401,6 +401,7 @@ def test_end_to_end_two_rows_real_fit(tmp_path, tiny_data, capsys):
     assert tgt["eval"]["postprocess"]["class_window_s"] == 0.0
     assert tgt["eval"]["postprocess"]["class_vote_iou"] == 0.0
     assert tgt["loss"]["class_iou"] == 0.0
+    assert tgt["loss"]["class_iou_norm"] is False
     assert "tracker" in json.loads((out / "runs/0/A_to_B/trbl_ncbl/results.json").read_text())
     printed = capsys.readouterr().out
     assert "baseline_scel" in printed and "frame-mAP" in printed

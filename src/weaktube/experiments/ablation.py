@@ -147,7 +147,7 @@ ABLATION_BUDGETS: dict[str, dict[str, dict]] = {
 # anchor). A variant of the suite changes these with `--set`.
 SUITE_PINS: dict = {
     "eval": {"postprocess": {"class_window_s": 0.0, "class_vote_iou": 0.0}},
-    "loss": {"class_iou": 0.0},
+    "loss": {"class_iou": 0.0, "class_iou_norm": False},
     "train": {"amp": False, "ema_decay": 0.0},
     "data": {"augment": {"hue": 0.0, "saturation": 1.0}},
 }
