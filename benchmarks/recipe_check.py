@@ -15,6 +15,9 @@ Meant for a data seed other than the one the results are reported on (a validati
     weaktube synth --preset demo --seed 1 --out /tmp/val1
     python benchmarks/recipe_check.py --data /tmp/val1 --out /tmp/rc/hue \\
         --set data.augment.hue=0.5 --set train.ema_decay=0.998 --threads 1
+
+``--set train.procs=P`` trains in P CPU processes (DDP over gloo, ``weaktube.train.launch``);
+``--threads`` is then per process.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from weaktube.fileio import atomic_write_json
 from weaktube.model import DetectorConfig, build_detector
 from weaktube.structures import AnnotationSet
 from weaktube.train.checkpoint import load_checkpoint
-from weaktube.train.engine import evaluate, fit
+from weaktube.train.engine import evaluate
+from weaktube.train.launch import run_training
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from frame_diagnosis import diagnose  # noqa: E402
@@ -76,7 +80,7 @@ def main() -> None:
     if a.set:
         cfg = apply_overrides(cfg, parse_set(a.set))
     t0 = time.perf_counter()
-    result = fit(cfg, a.out, progress=False, evaluate_at_end=False)
+    result = run_training(cfg, a.out, progress=False, evaluate_at_end=False)  # train.procs aware
     ckpt = load_checkpoint(a.out / "last.pt")
     model = build_detector(DetectorConfig.from_dict(ckpt["detector"]))
     summary = {"domain": a.domain, "overrides": a.set, "train_seconds": result["train_seconds"],

@@ -1,7 +1,8 @@
 """Training throughput of the demo recipe: one process with T threads vs P processes (DDP).
 
     .venv/bin/python benchmarks/train_procs.py [--data DIR] [--clips 1024] \
-        [--case 1x2x8 --case 2x1x4 ...] [--amp] [--workers 0 --workers 1] [--out procs.json]
+        [--case 1x2x8 --case 2x1x4 ...] [--amp] [--workers 0 --workers 1] \
+        [--set model.img_size=96] [--out procs.json]
 
 A case ``PxTxB`` trains one epoch of ``--clips`` clips of the ``make demo`` recipe (real
 loader, real losses, AdamW) on the demo preset's source domain in ``P`` processes of ``T``
@@ -24,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from weaktube.config import apply_overrides
+from weaktube.config import apply_overrides, parse_set
 from weaktube.data.synthetic import PRESETS, generate
 from weaktube.demo import demo_config
 from weaktube.fileio import atomic_write_json
@@ -49,6 +50,8 @@ def main() -> None:
     ap.add_argument("--amp", action="store_true", help="train.amp=true (bf16 autocast on CPU)")
     ap.add_argument("--workers", type=int, action="append",
                     help="data.workers (repeatable; default -1 = auto, 0 on the CPU)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a recipe override applied in every case (e.g. model.img_size=96)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     a = ap.parse_args()
     data = Path(a.data)
@@ -60,11 +63,13 @@ def main() -> None:
         cfg = apply_overrides(demo_config(data, device="cpu"), {"train": {
             "procs": procs, "threads": threads, "batch_size": batch, "epochs": 1,
             "clips_per_epoch": a.clips, "amp": a.amp}, "data": {"workers": workers}})
+        if a.set:
+            cfg = apply_overrides(cfg, parse_set(a.set))
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as run:
             result = run_training(cfg, run, progress=False, evaluate_at_end=False)
         row = {"procs": procs, "threads": threads, "batch_per_proc": batch, "amp": a.amp,
-               "workers": workers,
+               "workers": workers, "set": a.set,
                "global_batch": procs * batch, "clips_per_s": result["clips_per_s"],
                "train_seconds": result["train_seconds"],
                "wall_seconds": round(time.perf_counter() - t0, 1),
