@@ -1,0 +1,110 @@
+"""Aggregate Table-2 ablation suites run on the same source models: rows, diagnosis, paired gains.
+
+    python benchmarks/ablation_pairs.py --direction 'B->A' \\
+        --suite main=/tmp/s20/bar_s0 --suite main=/tmp/s20/bar_s1 \\
+        --suite t100=/tmp/s20/bar100_s0 --suite t100=/tmp/s20/bar100_s1
+
+Each ``--suite ARM=DIR`` is one ``weaktube bench ablation --json --out DIR`` folder (one seed; a
+``--sources`` suite reuses another's source models, so its benchmark lives in the folder it
+names: ``DIR/data`` or, failing that, the data of the first suite given for that seed). Per
+(setting, arm) it prints the frame-mAP@0.5 per seed and its mean, and from
+``frame_diagnosis.diagnose`` on the target domain's test split the class-agnostic AP, the share of
+people localised and the class accuracy on them. Then TRBL+NCBL minus Baseline+SCEL paired on
+(seed, arm), its mean and standard error, and the ratio of the TRBL+NCBL mean to the oracle's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from weaktube.structures import AnnotationSet, Detections
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from frame_diagnosis import diagnose  # noqa: E402
+
+TEST_FILE = {"B->A": "source.json", "A->B": "target.json"}  # the target domain's annotations
+
+
+def parse_suite(text: str) -> tuple[str, Path]:
+    arm, sep, folder = text.partition("=")
+    if not sep or not arm or not folder:
+        raise argparse.ArgumentTypeError(f"--suite {text!r}: expected ARM=DIR")
+    return arm, Path(folder)
+
+
+def collect(direction: str, suites: list[tuple[str, Path]]) -> dict:
+    """``{(setting, arm): {seed: (frame_mAP, class_agnostic_AP, localised, class_accuracy)}}``."""
+    rows: dict = {}
+    data_of_seed: dict[int, Path] = {}
+    for arm, folder in suites:
+        path = folder / "ablation.json"
+        if not path.exists():
+            raise SystemExit(f"{path}: not found "
+                             f"(run `weaktube bench ablation --json --out {folder}`)")
+        for r in json.loads(path.read_text(encoding="utf-8"))["rows"]:
+            if r["direction"] != direction:
+                continue
+            seed = int(r["seed"])
+            data = folder / "data" if (folder / "data" / TEST_FILE[direction]).exists() \
+                else data_of_seed.get(seed)
+            if data is None:
+                raise SystemExit(f"{folder}: no data/{TEST_FILE[direction]}; give the suite that "
+                                 f"trained seed {seed}'s source model first")
+            data_of_seed.setdefault(seed, data)
+            gt = AnnotationSet.load(data / TEST_FILE[direction]).split("test")
+            run = folder / "runs" / str(seed) / direction.replace("->", "_to_") / r["setting"]
+            d = diagnose(gt, Detections.load(run / "detections.json"))
+            rows.setdefault((r["setting"], arm), {})[seed] = (
+                r["frame_mAP"], d["class_agnostic_frame_AP@0.5"], d["gt_boxes_localised"],
+                d["class_accuracy_on_localised"])
+    return rows
+
+
+def report(direction: str, rows: dict) -> list[str]:
+    out = [f"| {direction} | per seed | mean | class-agnostic AP | people localised | "
+           "class right on localised |", "| --- | --- | --- | --- | --- | --- |"]
+    for (setting, arm), by_seed in rows.items():
+        seeds = sorted(by_seed)
+
+        def cell(i: int, fmt: str, by_seed: dict = by_seed, seeds: list = seeds) -> str:
+            return " / ".join(format(by_seed[s][i], fmt) for s in seeds)
+
+        maps = [by_seed[s][0] for s in seeds]
+        out.append(f"| {setting} ({arm}) | {cell(0, '.1f')} | {statistics.mean(maps):.1f} | "
+                   f"{cell(1, '.1f')} | {cell(2, '.3f')} | {cell(3, '.3f')} |")
+    diffs = [rows[("trbl_ncbl", arm)][s][0] - rows[("baseline_scel", arm)][s][0]
+             for (setting, arm), by_seed in rows.items() if setting == "trbl_ncbl"
+             for s in sorted(by_seed) if s in rows.get(("baseline_scel", arm), {})]
+
+    def values(name: str) -> list[float]:
+        return [v[0] for (st, _), by_seed in rows.items() if st == name for v in by_seed.values()]
+
+    if diffs:
+        se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+        out.append(f"trbl_ncbl - scel, paired: {', '.join(f'{d:+.1f}' for d in diffs)}; "
+                   f"mean {statistics.mean(diffs):+.1f} ± {se:.1f} (se)")
+    tr, sc, orc = values("trbl_ncbl"), values("baseline_scel"), values("oracle")
+    if tr and orc:
+        sd = f" ± {statistics.stdev(tr):.1f}" if len(tr) > 1 else ""
+        out.append(f"trbl_ncbl {statistics.mean(tr):.1f}{sd} (n={len(tr)}), scel "
+                   f"{statistics.mean(sc) if sc else float('nan'):.1f} (n={len(sc)}), oracle "
+                   f"{statistics.mean(orc):.1f} (n={len(orc)})")
+        out.append(f"ratio trbl_ncbl / oracle: {statistics.mean(tr) / statistics.mean(orc):.2f}")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--direction", choices=sorted(TEST_FILE), required=True)
+    ap.add_argument("--suite", type=parse_suite, action="append", required=True,
+                    metavar="ARM=DIR", help="an ablation --json output folder (repeatable)")
+    a = ap.parse_args()
+    print("\n".join(report(a.direction, collect(a.direction, a.suite))))
+
+
+if __name__ == "__main__":
+    main()
