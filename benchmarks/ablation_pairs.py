@@ -4,13 +4,15 @@
         --suite main=/tmp/s20/bar_s0 --suite main=/tmp/s20/bar_s1 \\
         --suite t100=/tmp/s20/bar100_s0 --suite t100=/tmp/s20/bar100_s1
 
-Each ``--suite ARM=DIR`` is one ``weaktube bench ablation --json --out DIR`` folder (one seed; a
-``--sources`` suite reuses another's source models, so its benchmark lives in the folder it
-names: ``DIR/data`` or, failing that, the data of the first suite given for that seed). Per
+Each ``--suite ARM=DIR`` is one ``weaktube bench ablation --json --out DIR`` folder (any seeds;
+the benchmark is ``DIR/data``, or for a ``--sources`` suite the data of the suite it names, as
+recorded in its ``ablation.json``). Per
 (setting, arm) it prints the frame-mAP@0.5 per seed and its mean, and from
 ``frame_diagnosis.diagnose`` on the target domain's test split the class-agnostic AP, the share of
 people localised and the class accuracy on them. Then TRBL+NCBL minus Baseline+SCEL paired on
 (seed, arm), its mean and standard error, and the ratio of the TRBL+NCBL mean to the oracle's.
+The summary lines pool every arm given: pass the arms of one recipe (e.g. its target seeds)
+and compare recipes in separate calls.
 """
 
 from __future__ import annotations
@@ -39,23 +41,18 @@ def parse_suite(text: str) -> tuple[str, Path]:
 def collect(direction: str, suites: list[tuple[str, Path]]) -> dict:
     """``{(setting, arm): {seed: (frame_mAP, class_agnostic_AP, localised, class_accuracy)}}``."""
     rows: dict = {}
-    data_of_seed: dict[int, Path] = {}
     for arm, folder in suites:
         path = folder / "ablation.json"
         if not path.exists():
             raise SystemExit(f"{path}: not found "
                              f"(run `weaktube bench ablation --json --out {folder}`)")
-        for r in json.loads(path.read_text(encoding="utf-8"))["rows"]:
+        suite = json.loads(path.read_text(encoding="utf-8"))
+        home = Path(suite["config"].get("sources") or folder)  # where the benchmark was rendered
+        gt = AnnotationSet.load(home / "data" / TEST_FILE[direction]).split("test")
+        for r in suite["rows"]:
             if r["direction"] != direction:
                 continue
             seed = int(r["seed"])
-            data = folder / "data" if (folder / "data" / TEST_FILE[direction]).exists() \
-                else data_of_seed.get(seed)
-            if data is None:
-                raise SystemExit(f"{folder}: no data/{TEST_FILE[direction]}; give the suite that "
-                                 f"trained seed {seed}'s source model first")
-            data_of_seed.setdefault(seed, data)
-            gt = AnnotationSet.load(data / TEST_FILE[direction]).split("test")
             run = folder / "runs" / str(seed) / direction.replace("->", "_to_") / r["setting"]
             d = diagnose(gt, Detections.load(run / "detections.json"))
             rows.setdefault((r["setting"], arm), {})[seed] = (
