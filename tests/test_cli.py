@@ -109,6 +109,20 @@ def test_bench_ablation_threads_reach_the_runs(monkeypatch, tmp_path, capsys):
                  "train.ema_decay=0.998", "--threads", "1", "--out", str(tmp_path)]) == 0
     assert seen["overrides"] == {"data": {"augment": {"hue": 0.5}},
                                  "train": {"ema_decay": 0.998, "threads": 1}}
+    assert seen["budgets"] == abl_budgets(False)
+    # --budget: one training budget of the suite changed, the other kept
+    assert main(["bench", "ablation", "--budget", "target.epochs=8", "--quick",
+                 "--out", str(tmp_path)]) == 0
+    assert seen["budgets"]["target"] == {**abl_budgets(True)["target"], "epochs": 8}
+    assert seen["budgets"]["source"] == abl_budgets(True)["source"]
+    capsys.readouterr()
+    assert main(["bench", "ablation", "--budget", "target.seed=3", "--out", str(tmp_path)]) == 2
+    assert "target.seed" in capsys.readouterr().err
+
+
+def abl_budgets(quick: bool) -> dict:
+    from weaktube.experiments.ablation import ABLATION_BUDGETS
+    return ABLATION_BUDGETS["quick" if quick else "full"]
 
 
 def test_synth_set_overrides_preset_fields(tmp_path, capsys):

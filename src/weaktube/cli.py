@@ -254,6 +254,7 @@ def cmd_bench_ablation(a: argparse.Namespace) -> int:
         format_checks,
         format_table,
         json_line,
+        resolve_budgets,
         run_ablation,
     )
 
@@ -263,7 +264,8 @@ def cmd_bench_ablation(a: argparse.Namespace) -> int:
                           only=a.only or None, progress=True,
                           directions=a.direction or None, overrides=overrides or None,
                           sources=Path(a.sources) if a.sources else None,
-                          target_overrides=parse_set(a.target_set) or None)
+                          target_overrides=parse_set(a.target_set) or None,
+                          budgets=resolve_budgets(a.quick, parse_set(a.budget)))
     print(format_table(result.rows))
     print(format_checks(result.checks))
     print(f"wall time {result.wall_seconds:.0f} s; results in {Path(a.out) / 'ablation.json'}")
@@ -388,6 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "train.ema_decay=0.998, or train.seed=100 (one seed for every --seed's "
                     "target runs); repeatable; with --sources, a paired variant of the target "
                     "stage; weak.* keys go in --set")
+    ab.add_argument("--budget", action="append", default=[], metavar="KEY=VALUE",
+                    help="change a training budget of the suite: source.<k> (the source "
+                    "models, boxed_<x>) or target.<k> (every run that starts from a checkpoint, "
+                    "oracle included), k in epochs, clips_per_epoch, lr, warmup_iters, amp, "
+                    "batch_size; e.g. target.epochs=8 (repeatable; give the variant its own "
+                    "--out)")
     ab.add_argument("--sources", metavar="DIR", help="a finished suite folder: take its "
                     "benchmark and source-stage runs (source models, oracles, boxed_<x>) "
                     "instead of training them, so that a --set weak.* variant is compared on "

@@ -376,6 +376,62 @@ def test_quick_only_and_errors(tmp_path, tiny_data, monkeypatch):
                          synth=syn.SynthConfig(**{**TINY, "num_test": 4}), budgets=TINY_BUDGETS)
 
 
+def test_budget_overrides_reach_the_runs_they_name(tmp_path, tiny_data, monkeypatch):
+    """`--budget target.epochs=E`: every run that starts from a checkpoint (the oracle too)
+    trains E epochs, the source models keep theirs; bad keys and values fail before any run."""
+    full = abl.resolve_budgets(False)
+    assert full == abl.ABLATION_BUDGETS["full"] and full is not abl.ABLATION_BUDGETS["full"]
+    changed = abl.resolve_budgets(False, {"target": {"epochs": 8, "lr": 0.0005}})
+    assert changed["target"] == {**abl.ABLATION_BUDGETS["full"]["target"], "epochs": 8,
+                                 "lr": 0.0005}
+    assert changed["source"] == abl.ABLATION_BUDGETS["full"]["source"]
+    assert abl.ABLATION_BUDGETS["full"]["target"]["epochs"] == 4  # the table is not mutated
+    assert abl.resolve_budgets(True, {"source": {"epochs": 3}})["source"]["clips_per_epoch"] == \
+        abl.ABLATION_BUDGETS["quick"]["source"]["clips_per_epoch"]
+    for bad, error, match in [({"tgt": {"epochs": 1}}, abl.AblationError, "--budget tgt"),
+                              ({"target": 3}, abl.AblationError, "--budget target"),
+                              ({"target": {"seed": 1}}, abl.AblationError, "target.seed"),
+                              ({"target": {"epochs": "x"}}, ConfigError, "train.epochs"),
+                              ({"source": {"epochs": 0}}, ConfigError, "source.epochs=0"),
+                              ({"target": {"lr": -0.1}}, ConfigError, "target.lr")]:
+        with pytest.raises(error, match=match):
+            abl.resolve_budgets(False, bad)
+
+    out = _suite_dir(tmp_path, tiny_data)
+    fake = RecordingFit()
+    budgets = {"source": dict(TINY_BUDGETS["source"]),
+               "target": {**TINY_BUDGETS["target"], "epochs": 3}}
+    monkeypatch.setattr(abl, "fit", fake)
+    res = abl.run_ablation(out, "demo", [0], False, progress=False, directions=["B->A"],
+                           only=["baseline_scel", "oracle"], synth=syn.SynthConfig(**TINY),
+                           budgets=budgets)
+    epochs = {c["folder"].name: c["epochs"] for c in fake.calls}
+    assert epochs == {"source": 1, "baseline_scel": 3, "oracle": 3}
+    assert res.config["budgets"]["target"]["epochs"] == 3
+
+    # under --sources: DIR's oracle is read while the target budget is DIR's, and trained in
+    # --out (from DIR's source model) once it differs; the source models are read either way
+    fake = RecordingFit()
+    monkeypatch.setattr(abl, "fit", fake)
+    same = abl.run_ablation(tmp_path / "same", "demo", [0], False, progress=False,
+                            directions=["B->A"], only=["baseline_scel", "oracle"],
+                            synth=syn.SynthConfig(**TINY), budgets=budgets, sources=out)
+    assert [c["folder"] for c in fake.calls] == [tmp_path / "same/runs/0/B_to_A/baseline_scel"]
+    oracle = [r["frame_mAP"] for r in res.rows if r["setting"] == "oracle"]
+    assert [r["frame_mAP"] for r in same.rows if r["setting"] == "oracle"] == oracle
+    fake = RecordingFit()
+    monkeypatch.setattr(abl, "fit", fake)
+    longer = {**budgets, "target": {**budgets["target"], "epochs": 5}}
+    abl.run_ablation(tmp_path / "longer", "demo", [0], False, progress=False,
+                     directions=["B->A"], only=["baseline_scel", "oracle"],
+                     synth=syn.SynthConfig(**TINY), budgets=longer, sources=out)
+    assert [(c["folder"], c["epochs"]) for c in fake.calls] == [
+        (tmp_path / "longer/runs/0/B_to_A/baseline_scel", 5),
+        (tmp_path / "longer/runs/0/B_to_A/oracle", 5)]
+    assert all(c["init"] == (out / "runs/0/B_to_A/source/last.pt").as_posix()
+               for c in fake.calls)
+
+
 # ------------------------------------------------------------------------- real end-to-end run
 def test_end_to_end_two_rows_real_fit(tmp_path, tiny_data, capsys):
     out = _suite_dir(tmp_path, tiny_data)

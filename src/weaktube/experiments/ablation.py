@@ -75,7 +75,9 @@ weak.*``) is best judged on the *same* source models as the suite it is compared
 the spread over training seeds (6-17 points in B->A) swamps most single changes. With
 ``sources``, the source-stage runs (source models, oracles, ``boxed_<x>``) and the benchmark are
 read from the finished suite folder DIR, never trained or written there; only the target-stage
-runs are trained, into ``out_dir``, starting from DIR's checkpoints. The source stage does not
+runs are trained, into ``out_dir``, starting from DIR's checkpoints; the oracles too when the
+target budget (``budgets["target"]``, ``--budget target.*``) differs from the one DIR's
+``ablation.json`` recorded, since they train with it. The source stage does not
 read ``weak.*``, so those keys may differ from DIR's; any other difference raises
 :class:`AblationError`. Other keys of the target stage alone (``target_overrides``,
 ``--target-set``, e.g. ``train.ema_decay`` or ``train.seed``) apply to the target-stage runs
@@ -421,6 +423,37 @@ def check_target_overrides(target_overrides: dict | None) -> None:
                             "runs (weak.* variants: --set, which the source stage ignores)")
 
 
+BUDGET_KEYS = ("epochs", "clips_per_epoch", "lr", "warmup_iters", "amp", "batch_size")
+
+
+def resolve_budgets(quick: bool, budget_overrides: dict | None = None) -> dict:
+    """``ABLATION_BUDGETS["quick" | "full"]`` with ``budget_overrides`` (``{"target": {"epochs":
+    8}}``, from ``--budget target.epochs=8``) applied. Raises :class:`AblationError` for a key
+    other than ``source.<k>`` / ``target.<k>`` with ``k`` in :data:`BUDGET_KEYS`, and
+    :class:`ConfigError` for a value ``train.<k>`` refuses."""
+    budgets = copy.deepcopy(ABLATION_BUDGETS["quick" if quick else "full"])
+    for budget, keys in (budget_overrides or {}).items():
+        if budget not in budgets or not isinstance(keys, dict):
+            raise AblationError(f"--budget {budget}: expected source.<key> or target.<key> "
+                                "(source: the source models and boxed_<x>; target: every run "
+                                "that starts from a checkpoint, the oracle included)")
+        unknown = [k for k in keys if k not in BUDGET_KEYS]
+        if unknown:
+            raise AblationError(f"--budget {budget}.{unknown[0]}: not a budget key (known: "
+                                f"{', '.join(BUDGET_KEYS)}; other train.* keys: --set)")
+        try:
+            apply_overrides(ExperimentConfig(), {"train": keys})
+        except ConfigError as e:
+            raise ConfigError(f"--budget {budget}: {e}") from None
+        for key in ("epochs", "clips_per_epoch", "batch_size", "lr", "warmup_iters"):
+            low = 0 if key == "warmup_iters" else 1e-12
+            if key in keys and not keys[key] >= low:
+                raise ConfigError(f"--budget {budget}.{key}={keys[key]}: expected "
+                                  f"{'>= 0' if key == 'warmup_iters' else '> 0'}")
+        budgets[budget].update(keys)
+    return budgets
+
+
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
@@ -459,6 +492,15 @@ def check_run_folder(folder: Path, cfg: ExperimentConfig) -> None:
     if diff:
         raise AblationError(f"{folder}: holds a run made with another config (differs in "
                             f"{', '.join(diff[:5])}); use another --out or delete the folder")
+
+
+def suite_budgets(suite_dir: Path) -> dict:
+    """The training budgets a finished suite folder recorded in its ``ablation.json``
+    (``{}`` when it has none)."""
+    path = suite_dir / "ablation.json"
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8")).get("config", {}).get("budgets") or {}
 
 
 def frame_map(results: dict, folder: Path) -> float:
@@ -557,7 +599,7 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
         raise AblationError("--sources must name another suite folder than --out")
     out_dir.mkdir(parents=True, exist_ok=True)
     synth = synth or PRESETS[preset]()
-    budgets = copy.deepcopy(budgets or ABLATION_BUDGETS["quick" if quick else "full"])
+    budgets = copy.deepcopy(budgets or resolve_budgets(quick))
     data = ensure_benchmark(home / "data", synth, home, progress, render=not sources)
     ann_dir = home / "annotations"
     runs, rows = select(*plan_suite(data, ann_dir, list(seeds), quick), only, directions)
@@ -571,8 +613,17 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
             write_table1_files(source_ann, ann_dir, pct, seed, base.data.train_split)
     by_key = {r.key: r for r in runs}
 
+    # Under --sources the oracles are read from DIR, unless this suite's target budget (which
+    # the oracles train with) differs from DIR's: then they are trained here, from DIR's models.
+    own_oracles = bool(sources) and suite_budgets(home).get("target") not in (None,
+                                                                            budgets["target"])
+
+    def read_from_sources(spec: RunSpec) -> bool:
+        return (bool(sources) and spec.stage == "source"
+                and not (own_oracles and spec.budget == "target"))
+
     def folder_of(spec: RunSpec) -> Path:
-        return (home if spec.stage == "source" else out_dir) / spec.folder
+        return (home if read_from_sources(spec) else out_dir) / spec.folder
 
     config = {"preset": preset, "data_seed": DATA_SEED, "seeds": list(seeds), "quick": quick,
               "device": device, "only": list(only) if only else None, "budgets": budgets,
@@ -592,7 +643,7 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
         check_run_folder(folder, cfg)
         reused = (folder / "results.json").exists()
         t_run = time.perf_counter()
-        if not reused and sources and spec.stage == "source":
+        if not reused and read_from_sources(spec):
             raise AblationError(f"{folder}: not finished; --sources reads source-stage runs "
                                 "and never trains them (finish that suite first)")
         if not reused:
