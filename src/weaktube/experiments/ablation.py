@@ -119,10 +119,12 @@ from weaktube.train.engine import fit
 # "source" is the `make demo` recipe itself (8 x 1536 clips: 61.6 % frame-mAP on domain A);
 # at a third of it (6 x 768) the source models scored 25-31 % and every target row stayed at
 # 0-5 %, measuring nothing (docs/RESULTS.md §8). The two seeds run as two processes with one
-# torch thread each (`--threads 1`, docs/REPRODUCE.md), ~16-21 training clips/s each, plus
-# ~60 s per run to load the videos and detect, link and score the ~2400 test frames.
-# Per process: a source run ~11 min, a target run ~4.5 min. Tables 2 + trackers (2 sources +
-# 10 target runs + 3 trackers): ~80 min; with Table 1 (4 more sources + 4 weak runs): ~140 min.
+# torch thread each (`--threads 1`, docs/REPRODUCE.md), plus ~60 s per run to load the videos
+# and detect, link and score the ~2400 test frames. Per process, on the CPU with native bf16 of
+# sessions 1-7 (~16-21 clips/s each): a source run ~11 min, a target run ~4.5 min, the whole
+# suite ~140 min; on the AVX2-only CPU of sessions 8-21 in float32 (~9.4 clips/s each): a
+# source run ~22 min, a KCF target run ~7.5 min (CSRT twice that), the whole suite (6 source
+# and 17 target runs per seed) ~4.4 h (docs/RESULTS.md §8 session 21).
 # --quick: 6 runs, 2 x 768 + 4 x 384 clips + 6 evaluations, about 6 min with both cores.
 # fp32 throughout (amp off, also pinned in run_ablation's base config): every suite number in
 # docs/RESULTS.md §8 was measured so; the demo recipe's bf16 autocast (session 5) is not used.
