@@ -53,7 +53,8 @@ class keeps boxes as soon as x % of the videos is at least one per class.
 
 Budgets: :data:`ABLATION_BUDGETS` (one dict: ``train.*`` overrides per mode and stage) on top of
 the demo recipe (:func:`weaktube.demo.demo_config`). Target-stage runs and the oracle use the
-shorter ``target`` budget at half the learning rate.
+shorter ``target`` budget at half the learning rate. ``--budget source.K=V`` / ``target.K=V``
+(:func:`resolve_budgets`) changes one of them for a variant of the suite.
 
 ``--quick``: the first training seed, direction ``A->B`` only, rows ``source_only_in_domain``,
 ``baseline_scel``, ``trbl_ncbl``, ``oracle``, ``boxed_30`` and ``boxed_30_weak``, tiny budgets.
@@ -447,10 +448,9 @@ def resolve_budgets(quick: bool, budget_overrides: dict | None = None) -> dict:
             apply_overrides(ExperimentConfig(), {"train": keys})
         except ConfigError as e:
             raise ConfigError(f"--budget {budget}: {e}") from None
-        for key in ("epochs", "clips_per_epoch", "batch_size", "lr", "warmup_iters"):
-            low = 0 if key == "warmup_iters" else 1e-12
-            if key in keys and not keys[key] >= low:
-                raise ConfigError(f"--budget {budget}.{key}={keys[key]}: expected "
+        for key, value in keys.items():
+            if key != "amp" and (value < 0 or (value == 0 and key != "warmup_iters")):
+                raise ConfigError(f"--budget {budget}.{key}={value}: expected "
                                   f"{'>= 0' if key == 'warmup_iters' else '> 0'}")
         budgets[budget].update(keys)
     return budgets
