@@ -432,6 +432,28 @@ def test_budget_overrides_reach_the_runs_they_name(tmp_path, tiny_data, monkeypa
                for c in fake.calls)
 
 
+def test_replay_reads_the_direction_source_file(tmp_path, tiny_data, monkeypatch):
+    """`--set weak.replay_fraction=F`: Table 2 and tracker runs replay their direction's source
+    file; Table 1's weak runs (no source domain) run without replay; a given file is kept."""
+    out = _suite_dir(tmp_path, tiny_data)
+    fake = RecordingFit()
+    _run(out, fake, monkeypatch, seeds=[0], only=["trbl_ncbl", "tracker_mil", "boxed_30_weak"],
+         overrides={"weak": {"replay_fraction": 0.25}})
+    weak = {c["folder"].relative_to(out).as_posix(): c["weak"] for c in fake.calls
+            if c["stage"] == "target"}
+    data = (out / "data").as_posix()
+    assert weak["runs/0/A_to_B/trbl_ncbl"].replay == f"{data}/source.json"
+    assert weak["runs/0/B_to_A/trbl_ncbl"].replay == f"{data}/target.json"
+    assert weak["runs/0/A_to_B/tracker_mil"].replay == f"{data}/source.json"
+    assert all(w.replay_fraction == 0.25 for k, w in weak.items() if "/A/" not in k)
+    assert (weak["runs/0/A/boxed_30_weak"].replay_fraction,
+            weak["runs/0/A/boxed_30_weak"].replay) == (0.0, "")
+    given = RecordingFit()
+    _run(tmp_path / "given", given, monkeypatch, seeds=[0], only=["trbl_ncbl"],
+         directions=["B->A"], overrides={"weak": {"replay_fraction": 0.25, "replay": "x.json"}})
+    assert [c["weak"].replay for c in given.calls if c["stage"] == "target"] == ["x.json"]
+
+
 # ------------------------------------------------------------------------- real end-to-end run
 def test_end_to_end_two_rows_real_fit(tmp_path, tiny_data, capsys):
     out = _suite_dir(tmp_path, tiny_data)

@@ -120,6 +120,50 @@ def test_target_stage_supervises_the_boxed_videos_of_a_mixed_file(tmp_path):
     assert not any(k.startswith("sup_") for k in logged[False])
 
 
+def test_mix_weights_gives_the_second_dataset_its_share():
+    from weaktube.train.engine import mix_weights
+
+    w = mix_weights(torch.tensor([1.0, 3.0]), torch.tensor([2.0, 2.0, 4.0]), 0.25)
+    assert w.shape == (5,)
+    assert torch.allclose(w, torch.tensor([0.1875, 0.5625, 0.0625, 0.0625, 0.125]))
+
+
+def test_target_stage_replays_the_source_boxes_class_free(tmp_path):
+    """``weak.replay_fraction``: the target stage (target domain's weak file, its own classes)
+    also draws clips of the source file's boxed train videos and logs their class-free
+    ``replay_*`` terms; a missing or box-less replay file is refused by name."""
+    import json
+
+    from weaktube.data.synthetic import SynthConfig, generate
+    from weaktube.demo import demo_config
+    from weaktube.structures import AnnotationSet
+    from weaktube.train.engine import fit
+
+    data = tmp_path / "data"
+    out = generate(SynthConfig(**TINY), seed=3, out_dir=data, progress=False)
+    cfg = apply_overrides(demo_config(data), RECIPE)
+    fit(cfg, tmp_path / "source", progress=False, evaluate_at_end=False)
+    target = {"data": {"annotations": str(out.target_weak)},
+              "train": {"stage": "target", "init": str(tmp_path / "source" / "last.pt")},
+              "weak": {"replay_fraction": 0.5, "replay": str(out.source)}}
+    fit(apply_overrides(cfg, target), tmp_path / "replay", progress=False,
+        evaluate_at_end=False)
+    lines = [json.loads(x) for x in (tmp_path / "replay" / "metrics.jsonl").read_text()
+             .splitlines()]
+    logged = {k for x in lines if "iteration" in x for k in x}
+    assert {"replay_key_xy", "replay_key_obj", "replay_clip_obj"} <= logged
+    assert "replay_key_cls" not in logged and not any(k.startswith("sup_") for k in logged)
+    assert {"self_key_cls", "ncb"} & logged  # the target clips train weakly beside them
+    no_file = apply_overrides(cfg, {**target, "weak": {"replay_fraction": 0.5}})
+    with pytest.raises(ValueError, match="needs weak.replay"):
+        fit(no_file, tmp_path / "no_file", progress=False, evaluate_at_end=False)
+    AnnotationSet.load(out.source).without_boxes(None).save(tmp_path / "boxless.json")
+    boxless = apply_overrides(cfg, {**target, "weak": {"replay_fraction": 0.5,
+                                                       "replay": str(tmp_path / "boxless.json")}})
+    with pytest.raises(ValueError, match="boxless.json: weak.replay has no 'train' videos"):
+        fit(boxless, tmp_path / "boxless", progress=False, evaluate_at_end=False)
+
+
 def test_flow_model_trains_both_stages_and_evaluates(tmp_path):
     """``cls_flow`` + ``loc_flow``: the source stage, then the target stage with a mean teacher
     (branches 2 + 4 see the flow too) and the end-of-run evaluation, on 5-channel clips."""

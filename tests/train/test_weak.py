@@ -165,23 +165,52 @@ def test_boxed_clips_get_the_supervised_terms_and_only_them():
     assert all(torch.equal(plain[k], flagged[k]) for k in plain)
 
 
-def test_boxed_clips_pull_the_keyframe_box_to_the_truth():
-    """A few steps on boxed clips only: the keyframe head's loss on the true box falls."""
+def _replayed(batch: dict, replay: list[bool]) -> dict:
+    """Mark clips as replayed from another dataset: boxed, and labelled with a class (7) that
+    the 3-class model does not have."""
+    out = _boxed(batch, replay)
+    return {**out, "replay": torch.tensor(replay),
+            "key_labels": torch.where(out["key_labels"] >= 0, 7, -1)}
+
+
+def test_replayed_clips_get_class_free_box_terms_and_only_them():
+    model = _model()
+    cfg = WeakConfig(use_trb=True, use_ncb=True)
+    terms = _loss(model, _replayed(_batch([0, 2, -1, -1]), [True, False, True, False]), cfg)
+    assert {"replay_key_xy", "replay_key_wh", "replay_key_obj", "replay_key_noobj",
+            "replay_clip_xy", "replay_clip_wh", "replay_clip_obj"} <= set(terms)
+    assert "replay_key_cls" not in terms and not any(k.startswith("sup_") for k in terms)
+    assert all(torch.isfinite(v) for v in terms.values())
+    # every clip replayed: every weak term absent or exactly zero, as for boxed clips
+    everything = _loss(model, _replayed(_batch([0, 2, -1, -1]), [True] * 4), cfg)
+    rest = {k: float(v.detach()) for k, v in everything.items() if not k.startswith("replay_")}
+    assert all(v == 0.0 for v in rest.values()), rest
+    # a replay flag on a clip without tubes means nothing: it stays weak
+    weak = _loss(model, {**_batch([0, 2]), "replay": torch.tensor([True, True])},
+                 WeakConfig(use_trb=False, use_ncb=True))
+    assert "ncb" in weak and not any(k.startswith("replay_") for k in weak)
+
+
+@pytest.mark.parametrize("kind", ["sup", "replay"])
+def test_boxed_clips_pull_the_keyframe_box_to_the_truth(kind):
+    """A few steps on boxed (or replayed) clips only: the keyframe head's loss on the true box
+    falls."""
     model = _model().train()
     opt = torch.optim.SGD(model.parameters(), lr=0.02)
-    batch = _boxed(_batch([-1, -1]), [True, True])
+    mark = _boxed if kind == "sup" else _replayed
+    batch = mark(_batch([-1, -1]), [True, True])
     cfg = WeakConfig(use_trb=False, use_ncb=False)
     first = None
     for _ in range(10):
         terms = _loss(model, batch, cfg)
         loss = sum(terms.values())
-        box = float((terms["sup_key_xy"] + terms["sup_key_wh"]).detach())
+        box = float((terms[f"{kind}_key_xy"] + terms[f"{kind}_key_wh"]).detach())
         first = box if first is None else first
         opt.zero_grad()
         loss.backward()
         opt.step()
     last = _loss(model, batch, cfg)
-    assert float((last["sup_key_xy"] + last["sup_key_wh"]).detach()) < 0.8 * first
+    assert float((last[f"{kind}_key_xy"] + last[f"{kind}_key_wh"]).detach()) < 0.8 * first
 
 
 # ------------------------------------------------------------------- size anchor (size_teacher)

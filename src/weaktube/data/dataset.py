@@ -136,12 +136,15 @@ class ClipDataset(torch.utils.data.Dataset):
     def __init__(self, ann: AnnotationSet, store: FrameStore, index: KeyframeIndex,
                  clip_len: int, stride: int, img_size: int,
                  augment: AugmentConfig | None = None, seed: int = 0,
-                 with_pixels: bool = False, flow: bool = False) -> None:
+                 with_pixels: bool = False, flow: bool = False, replay: bool = False) -> None:
         self.ann, self.store, self.index = ann, store, index
         self.clip_len, self.stride, self.img_size = clip_len, stride, img_size
         self.augment, self.seed, self.epoch = augment, seed, 0
         self.with_pixels = with_pixels  # also return the uint8 frames (for the tracker)
         self.flow = flow  # clip = RGB + optical flow, 5 channels (DetectorConfig.uses_flow)
+        # clips of another dataset (the source domain's) replayed in the target stage for their
+        # boxes only: their labels index that dataset's classes (weak.replay_fraction)
+        self.replay = replay
         self._segment_labels = {v.name: v.segment_labels(ambiguous=AMBIGUOUS_FRAME)
                                 for v in ann.videos}
 
@@ -183,6 +186,7 @@ class ClipDataset(torch.utils.data.Dataset):
             "frame_boxes": [torch.from_numpy(b) for b in frame_boxes],  # N x [M_t, 4]
             "segment_label": int(seg),  # weak videos: class covering the keyframe, else -1
             "boxed": bool(video.tubes),  # the video has tubes (full supervision possible)
+            "replay": self.replay,  # boxes of another class set: class-free terms only
             "video": video.name,
             "frame": key,
             "frame_indices": torch.from_numpy(idx),
@@ -200,8 +204,8 @@ def collate_clips(samples: list[dict]) -> dict:
 
     Output: ``clip [B, 3, N, S, S]``, ``key_boxes [B, M, 4]``, ``key_labels [B, M]``,
     ``frame_boxes [B, N, M', 4]``, ``frame_valid [B, N, M']``, ``segment_label [B]``,
-    ``boxed [B]`` (bool), ``frame_segment [B, N]`` and, when sampled ``with_pixels``,
-    ``pixels [B, N, S, S, 3]``.
+    ``boxed [B]`` and ``replay [B]`` (bool), ``frame_segment [B, N]`` and, when sampled
+    ``with_pixels``, ``pixels [B, N, S, S, 3]``.
     """
     b = len(samples)
     n = samples[0]["clip"].shape[1]
@@ -226,6 +230,7 @@ def collate_clips(samples: list[dict]) -> dict:
         "frame_valid": frame_valid,
         "segment_label": torch.tensor([s["segment_label"] for s in samples]),
         "boxed": torch.tensor([s["boxed"] for s in samples], dtype=torch.bool),
+        "replay": torch.tensor([s.get("replay", False) for s in samples], dtype=torch.bool),
         "video": [s["video"] for s in samples],
         "frame": torch.tensor([s["frame"] for s in samples]),
         "frame_indices": torch.stack([s["frame_indices"] for s in samples]),

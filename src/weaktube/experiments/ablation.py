@@ -56,6 +56,12 @@ the demo recipe (:func:`weaktube.demo.demo_config`). Target-stage runs and the o
 shorter ``target`` budget at half the learning rate. ``--budget source.K=V`` / ``target.K=V``
 (:func:`resolve_budgets`) changes one of them for a variant of the suite.
 
+Source replay (``--set weak.replay_fraction=F``, not in the paper; docs/WEAK.md): the Table 2
+and tracker runs replay the direction's *source* file (``weak.replay`` set by
+:func:`run_config` unless given), so a share F of their clips trains boxes class-free on the
+source domain's true boxes. Table 1's weak runs have no source domain (their boxed videos keep
+their boxes already): replay is off there.
+
 ``--quick``: the first training seed, direction ``A->B`` only, rows ``source_only_in_domain``,
 ``baseline_scel``, ``trbl_ncbl``, ``oracle``, ``boxed_30`` and ``boxed_30_weak``, tiny budgets.
 
@@ -287,6 +293,9 @@ class RunSpec:
     init: str | None = None  # key of the run whose last.pt initialises this one
     weak: dict = field(default_factory=dict)  # weak.* overrides
     table1: tuple[int, int] | None = None  # (percent, seed) whose derived files this run reads
+    # the direction's source-domain file: weak.replay of a Table 2 / tracker run when
+    # weak.replay_fraction > 0 (Table 1's weak runs keep their boxed videos: no replay)
+    replay: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -326,7 +335,8 @@ def plan_suite(data: SynthOutput, ann_dir: Path, seeds: Sequence[int], quick: bo
             rows.append(RowSpec("2", "source_only_in_domain", direction, seed, src_run.key))
             for name, weak in WEAK_ROWS.items():
                 r = _run(seed, direction, name, stage="target", budget="target",
-                         annotations=files[tgt][1], init=src_run.key, weak=dict(weak))
+                         annotations=files[tgt][1], init=src_run.key, weak=dict(weak),
+                         replay=files[src][0])
                 runs.append(r)
                 rows.append(RowSpec("2", name, direction, seed, r.key))
             oracle = _run(seed, direction, "oracle", stage="source", budget="target",
@@ -339,7 +349,8 @@ def plan_suite(data: SynthOutput, ann_dir: Path, seeds: Sequence[int], quick: bo
                     if tracker != "kcf":
                         r = _run(seed, direction, f"tracker_{tracker}", stage="target",
                                  budget="target", annotations=files[tgt][1], init=src_run.key,
-                                 weak={**WEAK_ROWS["trbl_ncbl"], "tracker": tracker})
+                                 weak={**WEAK_ROWS["trbl_ncbl"], "tracker": tracker},
+                                 replay=files[src][0])
                         runs.append(r)
                         key = r.key
                     rows.append(RowSpec("trackers", f"tracker_{tracker}", direction, seed, key))
@@ -402,6 +413,10 @@ def run_config(base: ExperimentConfig, spec: RunSpec, budgets: dict,
                                  "train": train, "weak": dict(spec.weak)})
     if target_overrides and spec.stage == "target":
         cfg = apply_overrides(cfg, target_overrides)
+    if spec.stage == "target" and cfg.weak.replay_fraction > 0 and not cfg.weak.replay:
+        # source replay: the direction's source file; Table 1 (no source domain): off
+        cfg = apply_overrides(cfg, {"weak": {"replay": str(spec.replay)} if spec.replay
+                                    else {"replay_fraction": 0.0}})
     return cfg
 
 

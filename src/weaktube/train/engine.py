@@ -349,6 +349,41 @@ def location_teacher(dcfg: DetectorConfig, init: dict, classes: list[str]) -> De
     return teacher.eval().requires_grad_(False)
 
 
+def mix_weights(weights: torch.Tensor, other: torch.Tensor, share: float) -> torch.Tensor:
+    """Sampling weights ``[K]`` and ``[K']`` -> ``[K + K']`` for the concatenated datasets, so
+    that a weighted draw comes from the second with probability ``share``."""
+    return torch.cat([weights / weights.sum() * (1 - share), other / other.sum() * share])
+
+
+REPLAY_SEED_OFFSET = 7_919  # replay clips' augmentation seed = train.seed + this
+
+
+def replay_clips(cfg: ExperimentConfig, dcfg: DetectorConfig, store: FrameStore
+                 ) -> tuple[ClipDataset, torch.Tensor]:
+    """The source replay of the target stage (``weak.replay_fraction``): clips of the train
+    videos with tubes in ``weak.replay`` (flagged ``replay``: class-free box terms in
+    :class:`WeakLoss`) and their ``[K]`` sampling weights. Videos come from
+    ``weak.replay_videos``, or from ``store`` (data.videos) when that is empty."""
+    wc = cfg.weak
+    if not wc.replay:
+        raise ValueError("weak.replay_fraction > 0 needs weak.replay: the annotation file "
+                         "(e.g. the source stage's) whose boxed train videos are replayed")
+    ann = AnnotationSet.load(wc.replay).split(cfg.data.train_split)
+    ann = ann.subset(v.name for v in ann.videos if v.tubes)
+    if not ann.videos:
+        raise ValueError(f"{wc.replay}: weak.replay has no {cfg.data.train_split!r} videos "
+                         "with tubes to replay")
+    if wc.replay_videos:
+        store = FrameStore(wc.replay_videos)
+    store.preload(ann)
+    index = keyframe_index(ann, cfg.data.keyframe_every)
+    # its own augmentation stream: ClipDataset seeds by (seed, epoch, index within the dataset)
+    dataset = ClipDataset(ann, store, index, dcfg.clip_len, cfg.data.frame_stride, dcfg.img_size,
+                          cfg.data.augment, seed=cfg.train.seed + REPLAY_SEED_OFFSET,
+                          with_pixels=True, flow=dcfg.uses_flow, replay=True)
+    return dataset, torch.as_tensor(index.sampling_weights(cfg.data.positive_fraction))
+
+
 def make_optimizer(model: Detector, cfg: ExperimentConfig) -> torch.optim.Optimizer:
     """Two parameter groups (eq. 7): internal at alpha, global at lambda * alpha."""
     tc = cfg.train
@@ -438,6 +473,16 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
                           dcfg.img_size, cfg.data.augment, seed=tc.seed,
                           with_pixels=tc.stage == "target", flow=dcfg.uses_flow)
     weights = torch.as_tensor(index.sampling_weights(cfg.data.positive_fraction))
+    datasets = [dataset]
+    if tc.stage == "target" and cfg.weak.replay_fraction > 0:
+        replay, replay_weights = replay_clips(cfg, dcfg, store)
+        datasets.append(replay)
+        weights = mix_weights(weights, replay_weights, cfg.weak.replay_fraction)
+        dataset = torch.utils.data.ConcatDataset(datasets)  # indices: target, then replay
+        if info.main and progress:
+            print(f"target stage: {cfg.weak.replay_fraction:.0%} of the clips replayed from "
+                  f"{len(replay.ann.videos)} boxed train videos of {cfg.weak.replay} "
+                  "(class-free box terms)")
     per_rank = max(tc.batch_size, tc.clips_per_epoch // info.world)
     iters_per_epoch = per_rank // tc.batch_size
     optimizer = make_optimizer(model, cfg)
@@ -495,7 +540,8 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
     history = []
     t_train = 0.0
     for epoch in range(start_epoch, tc.epochs):
-        dataset.set_epoch(epoch)
+        for ds in datasets:
+            ds.set_epoch(epoch)
         gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch * 101 + info.rank)
         sampler = torch.utils.data.WeightedRandomSampler(weights, per_rank, replacement=True,
                                                          generator=gen)

@@ -101,6 +101,16 @@ class WeakConfig:
     # (docs/WEAK.md, "Where the pseudo-boxes come from"); one no-grad forward of branches 2 + 4
     # per step
     teacher_decay: float = 0.0
+    # Source replay (not in the paper): this share of every batch's clips is drawn from the
+    # train videos with tubes of another annotation file, ``replay`` (the source stage's file;
+    # videos under ``replay_videos``, default data.videos), and trains boxes and objectness of
+    # branches 3 and 4 on their true boxes, class-free (its classes are not the target's): the
+    # location branches keep a supervised anchor while the target clips have none. The target
+    # clips per epoch drop by this share (train.clips_per_epoch counts both). 0: off
+    # (docs/WEAK.md "Source replay")
+    replay_fraction: float = 0.0
+    replay: str = ""  # weaktube/annotations@1 file whose train videos with tubes are replayed
+    replay_videos: str = ""  # their video root ("" = data.videos)
 
     @property
     def needs_teacher(self) -> bool:
@@ -111,6 +121,9 @@ class WeakConfig:
         if not 0.0 <= self.teacher_decay <= 1.0:
             raise ValueError(f"weak.teacher_decay={self.teacher_decay}: expected 0 (the "
                              "network's own boxes) to 1 (the frozen initial model)")
+        if not 0.0 <= self.replay_fraction < 1.0:
+            raise ValueError(f"weak.replay_fraction={self.replay_fraction}: expected a share "
+                             "of the batch in [0, 1)")
 
 
 def top_frame_index(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -262,7 +275,9 @@ class WeakLoss:
     clip frame, -1 outside segments, ``AMBIGUOUS_FRAME`` in ambiguous time). Clips flagged
     ``boxed [B]`` (videos with tubes; optional) take the supervised terms ``sup_key_*`` /
     ``sup_clip_*`` on ``key_boxes``, ``key_labels``, ``frame_boxes`` and ``frame_valid`` instead
-    of the weak ones.
+    of the weak ones. Clips flagged ``replay [B]`` (another dataset's boxed videos,
+    ``weak.replay_fraction``) take class-free box and objectness terms ``replay_key_*`` /
+    ``replay_clip_*`` on their boxes.
     """
 
     def __init__(self, cfg: WeakConfig, loss_cfg: DetectionLossConfig, anchors: torch.Tensor,
@@ -315,9 +330,11 @@ class WeakLoss:
         core = getattr(model, "module", model)
         clip = batch["clip"]
         seg = batch["segment_label"]  # [B]
-        sup = batch.get("boxed", torch.zeros_like(seg, dtype=torch.bool)).to(clip.device)
-        pos = (seg >= 0) & ~sup  # weak clips inside a segment
-        covered = (batch["frame_segment"] >= 0) & ~sup[:, None]  # [B, N]
+        boxed = batch.get("boxed", torch.zeros_like(seg, dtype=torch.bool)).to(clip.device)
+        replay = batch.get("replay", torch.zeros_like(boxed)).to(clip.device) & boxed
+        sup = boxed & ~replay  # clips of this dataset's boxed videos
+        pos = (seg >= 0) & ~boxed  # weak clips inside a segment
+        covered = (batch["frame_segment"] >= 0) & ~boxed[:, None]  # [B, N]
         frames, frame_features = core.forward_location(clip)  # branches 2 + 4
         with torch.no_grad():
             source = self.pseudo_source(core, clip, frames)  # own or teacher's predictions
@@ -343,8 +360,15 @@ class WeakLoss:
             terms.update(_subset_loss(frames.float(), sup, lambda r, m: clip_loss(
                 r, anchors, batch["frame_boxes"][m], batch["frame_valid"][m], lc,
                 prefix="sup_clip_")))
+        if replay.any():  # another class set's boxed clips: boxes and objectness, no class
+            terms.update(_subset_loss(key.float(), replay, lambda r, m: yolo_loss(
+                r, anchors, batch["key_boxes"][m], (batch["key_labels"][m] >= 0).long() - 1,
+                0, lc, prefix="replay_key_")))  # labels -> 0 (a box) or -1 (padding)
+            terms.update(_subset_loss(frames.float(), replay, lambda r, m: clip_loss(
+                r, anchors, batch["frame_boxes"][m], batch["frame_valid"][m], lc,
+                prefix="replay_clip_")))
         # background clips of weak videos: no acting person, in the keyframe head and every frame
-        neg = (seg == -1) & ~sup  # background clips of weak videos
+        neg = (seg == -1) & ~boxed  # background clips of weak videos
         bg = _subset_loss(key.float(), neg, lambda r, m: yolo_loss(
             r, anchors, empty[m], none[m], k, lc, prefix="bg_key_"))
         terms.update({kk: v for kk, v in bg.items() if kk.endswith("noobj")})
