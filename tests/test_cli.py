@@ -143,3 +143,28 @@ def test_synth_set_overrides_preset_fields(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "n"), "--set", "num_train=-1"]) == 2
     assert "num_train" in capsys.readouterr().err
     assert not (tmp_path / "u").exists() and not (tmp_path / "n").exists()
+
+
+def test_train_flags_become_config_keys(monkeypatch, tmp_path, capsys):
+    """`weaktube train --stage target --init CKPT ...`: each flag sets its config key, next to
+    `--set` (here the source replay of docs/WEAK.md)."""
+    import weaktube.train.launch as launch
+
+    seen = {}
+
+    def fake_run_training(cfg, out):
+        seen.update(cfg=cfg, out=out)
+        return {"history": [], "train_seconds": 0.0}
+
+    monkeypatch.setattr(launch, "run_training", fake_run_training)
+    assert main(["train", "--stage", "target", "--init", "src/last.pt", "--annotations", "w.json",
+                 "--videos", "vids", "--seed", "3", "--set", "weak.replay=s.json",
+                 "--set", "weak.replay_fraction=0.25", "--out", str(tmp_path / "t")]) == 0
+    cfg = seen["cfg"]
+    assert (cfg.train.stage, cfg.train.init, cfg.train.seed) == ("target", "src/last.pt", 3)
+    assert (cfg.data.annotations, cfg.data.videos) == ("w.json", "vids")
+    assert (cfg.weak.replay, cfg.weak.replay_fraction) == ("s.json", 0.25)
+    assert json.loads(capsys.readouterr().out)["train_seconds"] == 0.0
+    # a share outside [0, 1) is refused by the config: one line, exit 2
+    assert main(["train", "--set", "weak.replay_fraction=1.5", "--out", str(tmp_path / "u")]) == 2
+    assert "weak.replay_fraction=1.5: expected a share" in capsys.readouterr().err

@@ -110,7 +110,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     for key, val in (("data.annotations", a.annotations), ("data.videos", a.videos),
                      ("train.device", a.device), ("train.seed", a.seed),
                      ("train.procs", a.procs),
-                     ("train.stage", a.stage)):
+                     ("train.stage", a.stage), ("train.init", a.init)):
         if val is not None:
             sets.append(f"{key}={val}")
     cfg = load_config(a.config, sets)
@@ -306,11 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", required=True)
     v.set_defaults(func=cmd_data_convert)
 
-    t = sub.add_parser("train", help="train a detector (source stage: boxes)")
+    t = sub.add_parser("train", help="train a detector (source stage: boxes; target stage: "
+                                     "temporal labels, from a source checkpoint)")
     _add_config_args(t)
     t.add_argument("--annotations", help="annotation file (data.annotations)")
     t.add_argument("--videos", help="video root (data.videos)")
     t.add_argument("--stage", choices=["source", "target"])
+    t.add_argument("--init", help="checkpoint to start from (train.init): the source model "
+                                  "for --stage target")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"])
     t.add_argument("--seed", type=int)
     t.add_argument("--procs", type=int,
