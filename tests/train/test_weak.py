@@ -181,6 +181,10 @@ def test_replayed_clips_get_class_free_box_terms_and_only_them():
             "replay_clip_xy", "replay_clip_wh", "replay_clip_obj"} <= set(terms)
     assert "replay_key_cls" not in terms and not any(k.startswith("sup_") for k in terms)
     assert all(torch.isfinite(v) for v in terms.values())
+    frames_only = _loss(model, _replayed(_batch([0, 2, -1, -1]), [True, False, True, False]),
+                        WeakConfig(use_trb=True, use_ncb=True, replay_keyframe=False))
+    replayed = {k for k in frames_only if k.startswith("replay_")}
+    assert replayed == {k for k in terms if k.startswith("replay_clip_")}
     # every clip replayed: every weak term absent or exactly zero, as for boxed clips
     everything = _loss(model, _replayed(_batch([0, 2, -1, -1]), [True] * 4), cfg)
     rest = {k: float(v.detach()) for k, v in everything.items() if not k.startswith("replay_")}

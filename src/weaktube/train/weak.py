@@ -111,6 +111,9 @@ class WeakConfig:
     replay_fraction: float = 0.0
     replay: str = ""  # weaktube/annotations@1 file whose train videos with tubes are replayed
     replay_videos: str = ""  # their video root ("" = data.videos)
+    # False: replay clips train branch 4 only (per-frame boxes, Loss_clip), not the keyframe head,
+    # whose objectness and class then learn from the target clips alone
+    replay_keyframe: bool = True
 
     @property
     def needs_teacher(self) -> bool:
@@ -360,10 +363,11 @@ class WeakLoss:
             terms.update(_subset_loss(frames.float(), sup, lambda r, m: clip_loss(
                 r, anchors, batch["frame_boxes"][m], batch["frame_valid"][m], lc,
                 prefix="sup_clip_")))
-        if replay.any():  # another class set's boxed clips: boxes and objectness, no class
+        if replay.any() and cfg.replay_keyframe:  # another class set's boxes: no class term
             terms.update(_subset_loss(key.float(), replay, lambda r, m: yolo_loss(
                 r, anchors, batch["key_boxes"][m], (batch["key_labels"][m] >= 0).long() - 1,
                 0, lc, prefix="replay_key_")))  # labels -> 0 (a box) or -1 (padding)
+        if replay.any():
             terms.update(_subset_loss(frames.float(), replay, lambda r, m: clip_loss(
                 r, anchors, batch["frame_boxes"][m], batch["frame_valid"][m], lc,
                 prefix="replay_clip_")))
