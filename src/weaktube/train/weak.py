@@ -101,7 +101,8 @@ class WeakConfig:
     # (docs/WEAK.md, "Where the pseudo-boxes come from"); one no-grad forward of branches 2 + 4
     # per step
     teacher_decay: float = 0.0
-    # Source replay (not in the paper): this share of every batch's clips is drawn from the
+    # Source replay (not in the paper): this share of the clips drawn (weighted, with
+    # replacement) comes from the
     # train videos with tubes of another annotation file, ``replay`` (the source stage's file;
     # videos under ``replay_videos``, default data.videos), and trains boxes and objectness of
     # branches 3 and 4 on their true boxes, class-free (its classes are not the target's): the
