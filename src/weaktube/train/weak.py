@@ -102,9 +102,9 @@ class WeakConfig:
     # per step
     teacher_decay: float = 0.0
     # Source replay (not in the paper): this share of the clips drawn (weighted, with
-    # replacement) comes from the
-    # train videos with tubes of another annotation file, ``replay`` (the source stage's file;
-    # videos under ``replay_videos``, default data.videos), and trains boxes and objectness of
+    # replacement) comes from the train videos with tubes of another annotation file,
+    # ``replay`` (the source stage's file; videos under ``replay_videos``, default
+    # data.videos), and trains boxes and objectness of
     # branches 3 and 4 on their true boxes, class-free (its classes are not the target's): the
     # location branches keep a supervised anchor while the target clips have none. The target
     # clips per epoch drop by this share (train.clips_per_epoch counts both). 0: off
