@@ -349,6 +349,18 @@ def location_teacher(dcfg: DetectorConfig, init: dict, classes: list[str]) -> De
     return teacher.eval().requires_grad_(False)
 
 
+def training_clips(ann: AnnotationSet, store: FrameStore, cfg: ExperimentConfig,
+                   dcfg: DetectorConfig, seed: int, with_pixels: bool, replay: bool = False
+                   ) -> tuple[ClipDataset, torch.Tensor]:
+    """The training clips of ``ann`` (every ``data.keyframe_every``-th frame a keyframe) and
+    their ``[K]`` sampling weights (``data.positive_fraction`` of the draws on an action)."""
+    index = keyframe_index(ann, cfg.data.keyframe_every)
+    dataset = ClipDataset(ann, store, index, dcfg.clip_len, cfg.data.frame_stride, dcfg.img_size,
+                          cfg.data.augment, seed=seed, with_pixels=with_pixels,
+                          flow=dcfg.uses_flow, replay=replay)
+    return dataset, torch.as_tensor(index.sampling_weights(cfg.data.positive_fraction))
+
+
 def mix_weights(weights: torch.Tensor, other: torch.Tensor, share: float) -> torch.Tensor:
     """Sampling weights ``[K]`` and ``[K']`` -> ``[K + K']`` for the concatenated datasets, so
     that a weighted draw comes from the second with probability ``share``."""
@@ -376,12 +388,9 @@ def replay_clips(cfg: ExperimentConfig, dcfg: DetectorConfig, store: FrameStore
     if wc.replay_videos:
         store = FrameStore(wc.replay_videos)
     store.preload(ann)
-    index = keyframe_index(ann, cfg.data.keyframe_every)
     # its own augmentation stream: ClipDataset seeds by (seed, epoch, index within the dataset)
-    dataset = ClipDataset(ann, store, index, dcfg.clip_len, cfg.data.frame_stride, dcfg.img_size,
-                          cfg.data.augment, seed=cfg.train.seed + REPLAY_SEED_OFFSET,
-                          with_pixels=True, flow=dcfg.uses_flow, replay=True)
-    return dataset, torch.as_tensor(index.sampling_weights(cfg.data.positive_fraction))
+    return training_clips(ann, store, cfg, dcfg, seed=cfg.train.seed + REPLAY_SEED_OFFSET,
+                          with_pixels=True, replay=True)
 
 
 def make_optimizer(model: Detector, cfg: ExperimentConfig) -> torch.optim.Optimizer:
@@ -468,11 +477,8 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
     anchors = model.anchors
     store = FrameStore(cfg.data.videos)
     store.preload(train_ann)
-    index = keyframe_index(train_ann, cfg.data.keyframe_every)
-    dataset = ClipDataset(train_ann, store, index, dcfg.clip_len, cfg.data.frame_stride,
-                          dcfg.img_size, cfg.data.augment, seed=tc.seed,
-                          with_pixels=tc.stage == "target", flow=dcfg.uses_flow)
-    weights = torch.as_tensor(index.sampling_weights(cfg.data.positive_fraction))
+    dataset, weights = training_clips(train_ann, store, cfg, dcfg, seed=tc.seed,
+                                      with_pixels=tc.stage == "target")
     datasets = [dataset]
     if tc.stage == "target" and cfg.weak.replay_fraction > 0:
         replay, replay_weights = replay_clips(cfg, dcfg, store)
