@@ -11,8 +11,9 @@ recorded in its ``ablation.json``). Per
 ``frame_diagnosis.diagnose`` on the target domain's test split the class-agnostic AP, the share of
 people localised and the class accuracy on them. Then TRBL+NCBL minus Baseline+SCEL paired on
 (seed, arm), its mean and standard error, and the ratio of the TRBL+NCBL mean to the oracle's.
-The summary lines pool every arm given: pass the arms of one recipe (e.g. its target seeds)
-and compare recipes in separate calls.
+The summary lines pool every arm given (pass the arms of one recipe, e.g. its target seeds);
+with several arms, the same lines follow for each arm alone, prefixed ``[ARM]``, its ratio taken
+to the arm's own oracle runs, or to every arm's when the arm has none.
 """
 
 from __future__ import annotations
@@ -73,18 +74,37 @@ def report(direction: str, rows: dict) -> list[str]:
         maps = [by_seed[s][0] for s in seeds]
         out.append(f"| {setting} ({arm}) | {cell(0, '.1f')} | {statistics.mean(maps):.1f} | "
                    f"{cell(1, '.1f')} | {cell(2, '.3f')} | {cell(3, '.3f')} |")
-    diffs = [rows[("trbl_ncbl", arm)][s][0] - rows[("baseline_scel", arm)][s][0]
-             for (setting, arm), by_seed in rows.items() if setting == "trbl_ncbl"
-             for s in sorted(by_seed) if s in rows.get(("baseline_scel", arm), {})]
+    out += summary(rows)
+    arms = list(dict.fromkeys(arm for _, arm in rows))
+    if len(arms) > 1:  # each arm alone (its own oracle, or every arm's when it has none)
+        own_oracle = {arm for setting, arm in rows if setting == "oracle"}
+        for arm in arms:
+            out += [f"[{arm}] {line}" for line in summary(
+                rows, arm, oracle_arms=None if arm not in own_oracle else {arm})]
+    return out
 
-    def values(name: str) -> list[float]:
-        return [v[0] for (st, _), by_seed in rows.items() if st == name for v in by_seed.values()]
 
+def summary(rows: dict, arm: str | None = None, oracle_arms: set[str] | None = None
+            ) -> list[str]:
+    """The paired TRBL+NCBL - SCEL differences, the row means and the ratio to the oracle, over
+    every arm (``arm`` None) or one; the oracle's runs come from ``oracle_arms`` (None: all)."""
+    arms = None if arm is None else {arm}
+
+    def values(name: str, among: set[str] | None) -> list[float]:
+        return [v[0] for (st, a), by_seed in rows.items()
+                if st == name and (among is None or a in among) for v in by_seed.values()]
+
+    diffs = [rows[("trbl_ncbl", a)][s][0] - rows[("baseline_scel", a)][s][0]
+             for (setting, a), by_seed in rows.items()
+             if setting == "trbl_ncbl" and (arms is None or a in arms)
+             for s in sorted(by_seed) if s in rows.get(("baseline_scel", a), {})]
+    out = []
     if diffs:
         se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
         out.append(f"trbl_ncbl - scel, paired: {', '.join(f'{d:+.1f}' for d in diffs)}; "
                    f"mean {statistics.mean(diffs):+.1f} ± {se:.1f} (se)")
-    tr, sc, orc = values("trbl_ncbl"), values("baseline_scel"), values("oracle")
+    tr, sc = values("trbl_ncbl", arms), values("baseline_scel", arms)
+    orc = values("oracle", oracle_arms)
     if tr and orc:
         sd = f" ± {statistics.stdev(tr):.1f}" if len(tr) > 1 else ""
         out.append(f"trbl_ncbl {statistics.mean(tr):.1f}{sd} (n={len(tr)}), scel "
