@@ -241,6 +241,36 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pseudo_label(a: argparse.Namespace) -> int:
+    from weaktube.infer.pseudo import PseudoConfig, pseudo_tubes, tube_agreement
+    from weaktube.structures import AnnotationSet, Detections
+
+    ann = AnnotationSet.load(a.annotations)
+    if not ann.split(a.split).videos:
+        raise AnnotationError(f"split {a.split!r} has no videos", file=a.annotations,
+                              field="split")
+    cfg = PseudoConfig(split=a.split, smooth=a.smooth, min_score=a.min_score,
+                       max_gap=a.max_gap, iou_weight=a.iou_weight)
+    out, report = pseudo_tubes(ann, Detections.load(a.detections), cfg)
+    out.save(a.out)
+    print(f"{report.videos_out} of {report.videos_in} {a.split} videos labelled, "
+          f"{report.tubes} pseudo-tubes (mean path score {report.mean_path_score:.3f}) "
+          f"-> {a.out}")
+    for name, why in report.dropped.items():
+        print(f"left out {name}: {why}")
+    summary = {"videos_in": report.videos_in, "videos_out": report.videos_out,
+               "tubes": report.tubes, "mean_path_score": report.mean_path_score}
+    if a.gt:
+        agreement = tube_agreement(out, AnnotationSet.load(a.gt), a.split)
+        print("against " + a.gt + ": " + ", ".join(
+            f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in agreement.items()))
+        summary["agreement"] = agreement
+    if a.json:
+        print(json.dumps(summary))
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from weaktube.demo import run_demo
 
@@ -368,6 +398,26 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--pr-curves", metavar="DIR", help="write per-class PR curves as PNG")
     v.add_argument("--json", action="store_true", help="last stdout line: {\"metrics\": ...}")
     v.set_defaults(func=cmd_evaluate)
+
+    q = sub.add_parser("pseudo-label", help="detections inside the weak segments -> "
+                       "pseudo-tubes: a boxed annotation file (a second weak round)")
+    q.add_argument("--annotations", required=True, help="weak annotation file (segments)")
+    q.add_argument("--detections", required=True, help="detections@1 of a checkpoint on "
+                   "--split's videos (weaktube detect --split train)")
+    q.add_argument("--out", required=True, help="annotations@1 output with the tubes")
+    q.add_argument("--split", default="train", help="split labelled (default train); other "
+                   "splits are copied")
+    q.add_argument("--smooth", type=int, default=5, help="moving average of the boxes over "
+                   "this many frames (default 5; 1: none)")
+    q.add_argument("--min-score", type=float, default=0.0, help="leave out a video whose "
+                   "segment's path scores lower on average (default 0)")
+    q.add_argument("--max-gap", type=int, default=8, help="frames a path may skip (default 8)")
+    q.add_argument("--iou-weight", type=float, default=1.0, help="path gain: score + this * "
+                   "IoU with the previous box (default 1)")
+    q.add_argument("--gt", help="a file with the true tubes of the same videos: print how well "
+                   "the pseudo-tubes match them")
+    q.add_argument("--json", action="store_true", help="last stdout line: the counts as JSON")
+    q.set_defaults(func=cmd_pseudo_label)
 
     b = sub.add_parser("bench", help="benchmarks that train (the paper's ablations)")
     bsub = b.add_subparsers(dest="bench_command", required=True)

@@ -1,0 +1,189 @@
+"""Pseudo-tubes: a trained detector's boxes turned into box labels inside known action segments.
+
+A second round of weak supervision, not in the paper (docs/WEAK.md, "Pseudo-tube round"): after
+the target stage, the detector runs over the weakly labelled training videos, and inside every
+action segment (whose class and extent the weak labels give) the best-scoring chain of its
+boxes becomes a tube with the segment's class. The result is a canonical annotation file with
+tubes, which the fully supervised (source) stage trains on like any boxed dataset.
+
+Per segment ``[a, b)`` (frames ``a <= f < b``, :meth:`Segment.frame_range`):
+
+1. the detections of frames ``a .. b-1``, any label, the ``top_k`` best per frame;
+2. one path through them, the best by ``sum score + iou_weight * sum IoU(consecutive boxes)``
+   (:func:`weaktube.infer.link.link_viterbi`, class-agnostic, every link allowed up to
+   ``max_gap`` missed frames, no IoU minimum);
+3. a box for every frame: linear interpolation between the path's boxes, the first / last box
+   held before / after them, then a centred moving average of ``smooth`` frames per coordinate,
+   clipped to the frame.
+
+A video keeps its segments and gains one tube per segment; a video with a segment that has no
+detection, or whose path's mean score is below ``min_score``, is left out of the output (a
+fully supervised stage would take its action frames for background). Ambiguous segments are
+never labels: a video with one is left out too. Videos of other splits are copied unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from weaktube.boxes import np_iou_paired
+from weaktube.infer.link import LinkConfig, link_viterbi
+from weaktube.infer.temporal import moving_average, video_index
+from weaktube.structures import AnnotationSet, Detections, Segment, Tube, VideoRecord
+
+
+@dataclass
+class PseudoConfig:
+    """Parameters of :func:`pseudo_tubes` (module docstring)."""
+
+    split: str = "train"  # the split whose segments get tubes; other splits are copied
+    top_k: int = 10  # detections per frame that may lie on a path (highest scores)
+    iou_weight: float = 1.0  # a link's gain: the new box's score + this * IoU with the last
+    max_gap: int = 8  # a path may skip up to this many frames without a detection
+    smooth: int = 5  # centred moving average of the boxes over this many frames (1: none)
+    min_score: float = 0.0  # a segment whose path's mean box score is lower drops its video
+
+    def __post_init__(self) -> None:
+        for name in ("top_k", "smooth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_gap < 0 or self.iou_weight < 0:
+            raise ValueError("max_gap and iou_weight must be >= 0")
+
+
+@dataclass
+class PseudoReport:
+    """What :func:`pseudo_tubes` did: counts, and the videos it left out with the reason."""
+
+    videos_in: int = 0
+    videos_out: int = 0
+    tubes: int = 0
+    mean_path_score: float = float("nan")  # over the output tubes
+    dropped: dict[str, str] = field(default_factory=dict)  # video name -> why
+
+
+def segment_tube(frames: np.ndarray, scores: np.ndarray, boxes: np.ndarray,
+                 first: int, end: int, width: int, height: int, cfg: PseudoConfig
+                 ) -> tuple[np.ndarray, float] | None:
+    """One segment's pseudo-tube from the detections inside it.
+
+    ``frames [M]`` 0-based in ``[first, end)``, ``scores [M]``, ``boxes [M, 4]`` pixels.
+    Returns ``(boxes [end - first, 4] float64 pixels, mean score of the path's detections)``,
+    or None when there is no detection.
+    """
+    if len(frames) == 0 or end <= first:
+        return None
+    # the top_k per frame, sorted by frame then descending score: [M] -> [M']
+    order = np.lexsort((-scores, frames))
+    f_sorted = frames[order]
+    start = np.searchsorted(f_sorted, f_sorted, side="left")
+    keep = order[np.arange(len(order)) - start < cfg.top_k]
+    frames, scores, boxes = frames[keep], scores[keep], boxes[keep]
+    link = LinkConfig(method="viterbi", iou_threshold=0.0, iou_weight=cfg.iou_weight,
+                      max_gap=cfg.max_gap, start_threshold=0.0, max_paths=1, min_score=0.0)
+    path = link_viterbi(frames, np.zeros(len(frames), np.int64), scores, boxes, link)[0]
+    t = np.arange(first, end)
+    dense = np.stack([np.interp(t, frames[path], boxes[path, c]) for c in range(4)],
+                     axis=1)  # 4 x [T] -> [T, 4]; np.interp holds the end values outside
+    dense = moving_average(dense, cfg.smooth)
+    dense[:, 0::2] = np.clip(dense[:, 0::2], 0, width - 1)
+    dense[:, 1::2] = np.clip(dense[:, 1::2], 0, height - 1)
+    return dense, float(scores[path].mean())
+
+
+def pseudo_tubes(ann: AnnotationSet, dets: Detections, cfg: PseudoConfig | None = None
+                 ) -> tuple[AnnotationSet, PseudoReport]:
+    """Weak annotations + detections on their ``cfg.split`` videos -> the same file with a
+    pseudo-tube per segment there (module docstring). Existing tubes of those videos are
+    replaced."""
+    cfg = cfg or PseudoConfig()
+    names, vid = video_index(np.asarray(dets.videos, dtype=object)) if len(dets) else ([], None)
+    rows_of = {n: np.flatnonzero(vid == i) for i, n in enumerate(names)}
+    report = PseudoReport()
+    out: list[VideoRecord] = []
+    path_scores: list[float] = []
+    for v in ann.videos:
+        if v.split != cfg.split:
+            out.append(v)
+            continue
+        report.videos_in += 1
+        tubes, why = _video_tubes(v, dets, rows_of.get(v.name), cfg, path_scores)
+        if why:
+            report.dropped[v.name] = why
+            continue
+        out.append(replace(v, tubes=tubes))
+        report.videos_out += 1
+        report.tubes += len(tubes)
+    if path_scores:
+        report.mean_path_score = float(np.mean(path_scores))
+    return AnnotationSet(classes=list(ann.classes), videos=out), report
+
+
+def _video_tubes(v: VideoRecord, dets: Detections, rows: np.ndarray | None,
+                 cfg: PseudoConfig, path_scores: list[float]) -> tuple[list[Tube], str]:
+    """The pseudo-tubes of one video, or ``([], reason)`` when it is left out."""
+    if not v.segments:
+        return [], "no segment"
+    if any(s.ambiguous for s in v.segments):
+        return [], "an ambiguous segment"
+    rows = np.zeros(0, np.int64) if rows is None else rows
+    frames = np.asarray(dets.frames, np.int64)[rows]
+    tubes, scores = [], []
+    for k, s in enumerate(v.segments):
+        first, end = _clamped_range(s, v)
+        inside = rows[(frames >= first) & (frames < end)]
+        got = segment_tube(np.asarray(dets.frames, np.int64)[inside],
+                           np.asarray(dets.scores, np.float64)[inside],
+                           np.asarray(dets.boxes, np.float64)[inside],
+                           first, end, v.width, v.height, cfg)
+        if got is None:
+            return [], f"segment {k} (frames {first}-{end - 1}): no detection"
+        boxes, score = got
+        if score < cfg.min_score:
+            return [], f"segment {k}: path score {score:.3f} < min_score {cfg.min_score}"
+        tubes.append(Tube(label=s.label, start_frame=first, boxes=boxes.astype(np.float32)))
+        scores.append(score)
+    path_scores.extend(scores)
+    return tubes, ""
+
+
+def _clamped_range(s: Segment, v: VideoRecord) -> tuple[int, int]:
+    first, end = s.frame_range(v.fps)
+    return min(first, v.num_frames), min(end, v.num_frames)
+
+
+def tube_agreement(pseudo: AnnotationSet, truth: AnnotationSet, split: str = "train") -> dict:
+    """How well pseudo-tubes match true ones, over the frames of ``split`` where both have a box
+    (the best-matching true box of each pseudo box): mean IoU, share with IoU >= 0.5, and the
+    mean log size ratios (pseudo / true width and height; > 0: too large). Frames with a true
+    box and no pseudo box count in ``missed``."""
+    ious, lw, lh, missed, total = [], [], [], 0, 0
+    for v in pseudo.split(split).videos:
+        if v.name not in truth:
+            continue
+        t = truth[v.name]
+        for f in range(v.num_frames):
+            gt, _ = t.boxes_at(f)
+            pb, _ = v.boxes_at(f)
+            total += len(gt)
+            if not len(gt):
+                continue
+            if not len(pb):
+                missed += len(gt)
+                continue
+            for b in pb:
+                iou = np_iou_paired(np.repeat(b[None], len(gt), 0), gt)
+                g = gt[int(np.argmax(iou))]
+                ious.append(float(iou.max()))
+                lw.append(float(np.log((b[2] - b[0] + 1) / (g[2] - g[0] + 1))))
+                lh.append(float(np.log((b[3] - b[1] + 1) / (g[3] - g[1] + 1))))
+    ious_a = np.asarray(ious)
+    return {
+        "boxes": len(ious), "true_boxes": total, "missed_true_boxes": missed,
+        "mean_iou": float(ious_a.mean()) if len(ious_a) else float("nan"),
+        "iou_ge_0.5": float((ious_a >= 0.5).mean()) if len(ious_a) else float("nan"),
+        "mean_log_w": float(np.mean(lw)) if lw else float("nan"),
+        "mean_log_h": float(np.mean(lh)) if lh else float("nan"),
+    }
