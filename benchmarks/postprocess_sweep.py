@@ -22,11 +22,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from weaktube.cli import postprocess_from_checkpoint
 from weaktube.data.dataset import FrameStore
 from weaktube.evaluate.frame_map import frame_ap
 from weaktube.fileio import atomic_write_json
-from weaktube.infer.detect import decode_frames, decoded_detections
+from weaktube.infer.detect import decode_frames, decoded_detections, postprocess_from_checkpoint
 from weaktube.structures import AnnotationSet, Detections
 from weaktube.train.checkpoint import inference_model, load_checkpoint
 

@@ -124,7 +124,7 @@ def cmd_detect(a: argparse.Namespace) -> int:
 
     from weaktube.data.dataset import FrameStore
     from weaktube.data.video import read_video
-    from weaktube.infer.detect import detect_frames, detect_videos
+    from weaktube.infer.detect import detect_frames, detect_videos, postprocess_from_checkpoint
     from weaktube.structures import AnnotationSet
     from weaktube.train.checkpoint import inference_model, load_checkpoint
     from weaktube.train.engine import resolve_device
@@ -187,15 +187,6 @@ def cmd_detect(a: argparse.Namespace) -> int:
     return 0
 
 
-def postprocess_from_checkpoint(ckpt: dict):
-    """The run's ``eval.postprocess`` (fields a checkpoint predates take their defaults)."""
-    from weaktube.model.decode import PostprocessConfig
-
-    saved = ckpt.get("config", {}).get("eval", {}).get("postprocess", {})
-    known = {f.name for f in dataclasses.fields(PostprocessConfig)}
-    return PostprocessConfig(**{k: v for k, v in saved.items() if k in known})
-
-
 def read_fps(video: str, default: float) -> float:
     from weaktube.data.video import probe_video
 
@@ -253,9 +244,9 @@ def cmd_pseudo_label(a: argparse.Namespace) -> int:
                        max_gap=a.max_gap, iou_weight=a.iou_weight)
     out, report = pseudo_tubes(ann, Detections.load(a.detections), cfg)
     out.save(a.out)
+    score = "-" if report.mean_path_score is None else f"{report.mean_path_score:.3f}"
     print(f"{report.videos_out} of {report.videos_in} {a.split} videos labelled, "
-          f"{report.tubes} pseudo-tubes (mean path score {report.mean_path_score:.3f}) "
-          f"-> {a.out}")
+          f"{report.tubes} pseudo-tubes (mean path score {score}) -> {a.out}")
     for name, why in report.dropped.items():
         print(f"left out {name}: {why}")
     summary = {"videos_in": report.videos_in, "videos_out": report.videos_out,
@@ -428,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--quick", action="store_true", help="one seed, A->B, a few rows, tiny "
                     "budgets (minutes)")
     ab.add_argument("--only", nargs="+", action="extend", metavar="SETTING",
-                    help="run only these settings (repeatable)")
+                    help="run only these settings (repeatable); trbl_ncbl_pseudo (a "
+                    "pseudo-tube round after trbl_ncbl, not in the paper) runs only when named")
     ab.add_argument("--direction", action="append", default=[], choices=["A->B", "B->A", "A"],
                     help="run only this direction's rows (repeatable; A = Table 1)")
     ab.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

@@ -550,3 +550,113 @@ def test_paired_variant_reads_the_source_runs_of_another_suite(tmp_path, tiny_da
     with pytest.raises(abl.AblationError, match="never renders"):
         _run(tmp_path / "v5", RecordingFit(), monkeypatch, seeds=[0], sources=tmp_path / "bare")
     assert not (tmp_path / "bare" / "data").exists()
+
+
+# ------------------------------------------------------------------ the opt-in pseudo-tube round
+class RecordingLabeller:
+    """Stands in for ``write_pseudo_labels``: records the call and writes the weak file's truth
+    (``spec.truth``) as the labels, so the stand-in fit has a file to point at."""
+
+    def __init__(self):
+        self.calls: list[tuple[Path, Path]] = []
+
+    def __call__(self, checkpoint, spec, cfg, folder, progress):
+        self.calls.append((Path(checkpoint), Path(folder)))
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(spec.truth, folder / abl.PSEUDO_LABELS)
+        return {}
+
+
+def test_pseudo_round_is_opt_in_and_trains_like_the_oracle_on_its_labels(tmp_path, tiny_data,
+                                                                          monkeypatch):
+    out = _suite_dir(tmp_path, tiny_data)
+    labeller = RecordingLabeller()
+    monkeypatch.setattr(abl, "write_pseudo_labels", labeller)
+    fake = RecordingFit()
+    res = _run(out, fake, monkeypatch, seeds=[0], only=["trbl_ncbl_pseudo", "oracle"])
+    folders = [c["folder"].relative_to(out).as_posix() for c in fake.calls]
+    for direction in ("A_to_B", "B_to_A"):
+        run = f"runs/0/{direction}"
+        # the weak run it labels with comes first, the round after it
+        assert folders.index(f"{run}/trbl_ncbl") < folders.index(f"{run}/trbl_ncbl_pseudo")
+        c = next(c for c in fake.calls if c["folder"] == out / run / "trbl_ncbl_pseudo")
+        oracle = next(c for c in fake.calls if c["folder"] == out / run / "oracle")
+        assert (c["stage"], c["init"], c["lr"], c["epochs"]) == (
+            oracle["stage"], oracle["init"], oracle["lr"], oracle["epochs"])
+        assert c["annotations"] == (out / run / "trbl_ncbl_pseudo" / abl.PSEUDO_LABELS
+                                    ).as_posix()
+        assert (out / run / "trbl_ncbl" / "last.pt", out / run / "trbl_ncbl_pseudo"
+                ) in labeller.calls
+    assert len(labeller.calls) == 2
+    assert {r["setting"] for r in res.rows} == {"trbl_ncbl_pseudo", "oracle"}
+    checks = json.loads((out / "ablation.json").read_text())["checks"]
+    assert checks == []  # the paper's checks need baseline_scel and trbl_ncbl rows
+    # resumed: nothing labelled or trained again
+    again = RecordingLabeller()
+    monkeypatch.setattr(abl, "write_pseudo_labels", again)
+    _run(out, RecordingFit(), monkeypatch, seeds=[0], only=["trbl_ncbl_pseudo", "oracle"])
+    assert again.calls == []
+    # not named: not run (the full plan without --only has no such row)
+    d = out / "data"
+    data = syn.SynthOutput(d, d / "videos", d / "source.json", d / "target.json",
+                           d / "source_weak.json", d / "target_weak.json", d / "synth.json")
+    runs, rows = abl.select(*abl.plan_suite(data, out / "annotations", [0], False), None)
+    assert not any(r.setting == "trbl_ncbl_pseudo" for r in rows)
+    assert not any(r.pseudo_of for r in runs)
+
+
+def test_pseudo_round_with_sources_trains_here_from_the_other_suites_source_model(
+        tmp_path, tiny_data, monkeypatch):
+    base = _suite_dir(tmp_path / "base", tiny_data)
+    _run(base, RecordingFit(), monkeypatch, seeds=[0], only=["oracle"], directions=["A->B"])
+    monkeypatch.setattr(abl, "write_pseudo_labels", RecordingLabeller())
+    fake = RecordingFit()
+    variant = tmp_path / "variant"
+    res = _run(variant, fake, monkeypatch, seeds=[0], only=["trbl_ncbl_pseudo", "oracle"],
+               directions=["A->B"], sources=base)
+    assert [c["folder"] for c in fake.calls] == [variant / "runs/0/A_to_B/trbl_ncbl",
+                                                 variant / "runs/0/A_to_B/trbl_ncbl_pseudo"]
+    assert fake.calls[1]["init"] == (base / "runs/0/A_to_B/source/last.pt").as_posix()
+    assert {r["setting"] for r in res.rows} == {"trbl_ncbl_pseudo", "oracle"}
+
+
+def test_pseudo_round_end_to_end_real_detection(tmp_path, tiny_data):
+    out = _suite_dir(tmp_path, tiny_data)
+    kw = dict(only=["trbl_ncbl_pseudo"], directions=["A->B"], progress=False,
+              synth=syn.SynthConfig(**TINY), budgets=TINY_BUDGETS)
+    # the microscopic model's scores are below the detection threshold: nothing is labelled,
+    # and the round says so instead of training on an empty file
+    with pytest.raises(abl.AblationError, match="labelled none of the 6 train videos"):
+        abl.run_ablation(out, "demo", [0], quick=False, device="cpu", overrides=TINY_OVERRIDES,
+                         **kw)
+    folder = out / "runs/0/A_to_B/trbl_ncbl_pseudo"
+    report = json.loads((folder / abl.PSEUDO_REPORT).read_text())
+    assert "no detection" in report["dropped"]["tgt_train_0000"]
+    assert not (folder / abl.PSEUDO_LABELS).exists() and not (folder / "last.pt").exists()
+    # every box kept (threshold 0): a path in every segment
+    every_box = {**TINY_OVERRIDES, "eval": {**TINY_OVERRIDES["eval"],
+                                            "postprocess": {"conf_threshold": 0.0}}}
+    shutil.rmtree(out / "runs")
+    res = abl.run_ablation(out, "demo", [0], quick=False, device="cpu", overrides=every_box,
+                           **kw)
+    assert [r["setting"] for r in res.rows] == ["trbl_ncbl_pseudo"]
+    folder = out / "runs/0/A_to_B/trbl_ncbl_pseudo"
+    report = json.loads((folder / abl.PSEUDO_REPORT).read_text())
+    assert report["checkpoint"] == str(out / "runs/0/A_to_B/trbl_ncbl/last.pt")
+    assert report["videos_in"] == TINY["num_train"]
+    assert report["videos_out"] + len(report["dropped"]) == report["videos_in"]
+    labels = AnnotationSet.load(folder / abl.PSEUDO_LABELS)
+    truth = AnnotationSet.load(out / "data/target.json")
+    weak = AnnotationSet.load(out / "data/target_weak.json")
+    for v in labels.split("train").videos:  # one tube per segment, over the segment's frames
+        assert [t.label for t in v.tubes] == [s.label for s in weak[v.name].segments]
+        assert [(t.start_frame, t.end_frame) for t in v.tubes] == [
+            s.frame_range(v.fps) for s in weak[v.name].segments]
+    assert labels.split("test").to_dict() == truth.split("test").to_dict()
+    agreement = report["agreement"]
+    assert 0.0 <= agreement["mean_iou"] <= 1.0 and agreement["boxes"] > 0
+    cfg = json.loads((folder / "config.json").read_text())["experiment"]
+    assert cfg["train"]["stage"] == "source"
+    assert cfg["data"]["annotations"] == str(folder / abl.PSEUDO_LABELS)
+    assert cfg["train"]["init"] == str(out / "runs/0/A_to_B/source/last.pt")
+    assert 0.0 <= res.rows[0]["frame_mAP"] <= 100.0

@@ -9,10 +9,9 @@ import subprocess
 import sys
 
 from tests.benchmark_scripts import BENCHMARKS, load_benchmark
-from weaktube.cli import postprocess_from_checkpoint
 from weaktube.data.dataset import FrameStore
 from weaktube.evaluate.frame_map import frame_ap
-from weaktube.infer.detect import detect_videos
+from weaktube.infer.detect import detect_videos, postprocess_from_checkpoint
 from weaktube.structures import AnnotationSet
 from weaktube.train.checkpoint import inference_model, load_checkpoint
 

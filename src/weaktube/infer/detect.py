@@ -11,8 +11,10 @@ seconds (:mod:`weaktube.infer.smooth`; 0 turns it off).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -139,3 +141,29 @@ def detect_videos(model: torch.nn.Module, videos: Iterable[VideoRecord], store: 
     for v in tqdm(videos, desc="detect", unit="video", disable=not progress):
         parts.append(detect_frames(model, store.video(v), v.name, fps=v.fps, **kw))
     return Detections.concat(parts)
+
+
+def postprocess_from_checkpoint(ckpt: dict) -> PostprocessConfig:
+    """The run's ``eval.postprocess`` (fields a checkpoint predates take their defaults)."""
+    saved = ckpt.get("config", {}).get("eval", {}).get("postprocess", {})
+    known = {f.name for f in dataclasses.fields(PostprocessConfig)}
+    return PostprocessConfig(**{k: v for k, v in saved.items() if k in known})
+
+
+def detect_checkpoint(checkpoint: str | Path, videos: Iterable[VideoRecord], store: FrameStore,
+                      *, device: torch.device | str = "cpu", keyframe_stride: int = 1,
+                      batch_size: int = 32, progress: bool = True) -> Detections:
+    """A saved run's detections on ``videos``: its inference weights (the weight average or
+    teacher where it has one), clip geometry and ``eval.postprocess``, as ``weaktube detect``
+    uses them. Frames 0-based, boxes in the videos' pixels."""
+    from weaktube.train.checkpoint import inference_model, load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint, map_location=device)
+    model = inference_model(ckpt)
+    with torch.inference_mode():
+        return detect_videos(model, videos, store, progress=progress,
+                             clip_len=model.cfg.clip_len,
+                             frame_stride=ckpt["config"]["data"]["frame_stride"],
+                             img_size=model.cfg.img_size, keyframe_stride=keyframe_stride,
+                             batch_size=batch_size, postprocess=postprocess_from_checkpoint(ckpt),
+                             device=device)

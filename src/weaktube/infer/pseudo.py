@@ -60,7 +60,7 @@ class PseudoReport:
     videos_in: int = 0
     videos_out: int = 0
     tubes: int = 0
-    mean_path_score: float = float("nan")  # over the output tubes
+    mean_path_score: float | None = None  # over the output tubes; None without any
     dropped: dict[str, str] = field(default_factory=dict)  # video name -> why
 
 
@@ -157,8 +157,9 @@ def _clamped_range(s: Segment, v: VideoRecord) -> tuple[int, int]:
 def tube_agreement(pseudo: AnnotationSet, truth: AnnotationSet, split: str = "train") -> dict:
     """How well pseudo-tubes match true ones, over the frames of ``split`` where both have a box
     (the best-matching true box of each pseudo box): mean IoU, share with IoU >= 0.5, and the
-    mean log size ratios (pseudo / true width and height; > 0: too large). Frames with a true
-    box and no pseudo box count in ``missed``."""
+    mean log size ratios (pseudo / true width and height; > 0: too large); None where there is
+    no box to compare. Over the videos both files have: a true box in a frame without a pseudo
+    box counts in ``missed_true_boxes``; videos left out of ``pseudo`` are not counted."""
     ious, lw, lh, missed, total = [], [], [], 0, 0
     for v in pseudo.split(split).videos:
         if v.name not in truth:
@@ -180,10 +181,11 @@ def tube_agreement(pseudo: AnnotationSet, truth: AnnotationSet, split: str = "tr
                 lw.append(float(np.log((b[2] - b[0] + 1) / (g[2] - g[0] + 1))))
                 lh.append(float(np.log((b[3] - b[1] + 1) / (g[3] - g[1] + 1))))
     ious_a = np.asarray(ious)
+    some = len(ious_a) > 0
     return {
         "boxes": len(ious), "true_boxes": total, "missed_true_boxes": missed,
-        "mean_iou": float(ious_a.mean()) if len(ious_a) else float("nan"),
-        "iou_ge_0.5": float((ious_a >= 0.5).mean()) if len(ious_a) else float("nan"),
-        "mean_log_w": float(np.mean(lw)) if lw else float("nan"),
-        "mean_log_h": float(np.mean(lh)) if lh else float("nan"),
+        "mean_iou": float(ious_a.mean()) if some else None,
+        "iou_ge_0.5": float((ious_a >= 0.5).mean()) if some else None,
+        "mean_log_w": float(np.mean(lw)) if some else None,
+        "mean_log_h": float(np.mean(lh)) if some else None,
     }
