@@ -240,9 +240,15 @@ def cmd_pseudo_label(a: argparse.Namespace) -> int:
     if not ann.split(a.split).videos:
         raise AnnotationError(f"split {a.split!r} has no videos", file=a.annotations,
                               field="split")
+    if a.tighten and not a.videos:
+        raise SystemExit("pseudo-label: --tighten needs --videos ROOT")
     cfg = PseudoConfig(split=a.split, smooth=a.smooth, min_score=a.min_score,
-                       max_gap=a.max_gap, iou_weight=a.iou_weight)
-    out, report = pseudo_tubes(ann, Detections.load(a.detections), cfg)
+                       max_gap=a.max_gap, iou_weight=a.iou_weight, tighten=a.tighten)
+    store = None
+    if a.videos:
+        from weaktube.data.dataset import FrameStore
+        store = FrameStore(a.videos)
+    out, report = pseudo_tubes(ann, Detections.load(a.detections), cfg, store)
     out.save(a.out)
     score = "-" if report.mean_path_score is None else f"{report.mean_path_score:.3f}"
     print(f"{report.videos_out} of {report.videos_in} {a.split} videos labelled, "
@@ -405,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--max-gap", type=int, default=8, help="frames a path may skip (default 8)")
     q.add_argument("--iou-weight", type=float, default=1.0, help="path gain: score + this * "
                    "IoU with the previous box (default 1)")
+    q.add_argument("--tighten", action="store_true", help="shrink every box to the foreground "
+                   "GrabCut finds in it (needs --videos; docs/WEAK.md)")
+    q.add_argument("--videos", help="video root (for --tighten)")
     q.add_argument("--gt", help="a file with the true tubes of the same videos: print how well "
                    "the pseudo-tubes match them")
     q.add_argument("--json", action="store_true", help="last stdout line: the counts as JSON")

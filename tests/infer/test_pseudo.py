@@ -166,3 +166,63 @@ def test_cli_pseudo_label_rejects_an_empty_split(tmp_path: Path, capsys):
     assert rc != 0
     assert "split 'val' has no videos" in capsys.readouterr().err
     assert not (tmp_path / "p.json").exists()
+
+
+def figure_on_texture(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(image [120, 160, 3] uint8 RGB, true box [4])``: a red figure (head, body) on grey
+    noise."""
+    rng = np.random.default_rng(seed)
+    img = rng.integers(60, 140, (120, 160, 3)).astype(np.uint8)
+    img[40:100, 70:90] = (200, 30, 30)  # body
+    img[28:40, 74:86] = (210, 40, 40)  # head
+    return img, np.array([70.0, 28.0, 90.0, 100.0])
+
+
+def test_tighten_box_shrinks_a_wide_box_to_the_figure():
+    from weaktube.boxes import np_iou_paired
+    from weaktube.infer.pseudo import tighten_box
+
+    img, truth = figure_on_texture()
+    wide = np.array([50.0, 25.0, 112.0, 104.0])  # 3x too wide, a little too high
+    got = tighten_box(img, wide)
+    assert np_iou_paired(got[None], truth[None])[0] > 0.85
+    assert np_iou_paired(wide[None], truth[None])[0] < 0.4
+    # too small to separate, or nothing but texture inside: unchanged
+    tiny = np.array([10.0, 10.0, 12.0, 40.0])
+    np.testing.assert_array_equal(tighten_box(img, tiny), tiny)
+
+
+def test_pseudo_tubes_tighten_uses_the_frames(tmp_path: Path):
+    import cv2
+
+    from weaktube.data.dataset import FrameStore
+
+    img, truth = figure_on_texture()
+    frames = np.repeat(img[None], 12, 0)  # a still figure for 12 frames
+    folder = tmp_path / "videos" / "still"
+    folder.mkdir(parents=True)
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i + 1:05d}.png"), f[:, :, ::-1])
+    ann = AnnotationSet(["a"], [VideoRecord("still", 12, 160, 120, 10.0, "train",
+                                            segments=[Segment(0, 0.2, 1.0)])])
+    wide = np.repeat([[50.0, 25.0, 112.0, 104.0]], 12, 0)
+    dets = dets_of(track("still", 0, 0, wide, 0.9))
+    with pytest.raises(ValueError, match="needs the videos"):
+        pseudo_tubes(ann, dets, PseudoConfig(tighten=True))
+    plain, _ = pseudo_tubes(ann, dets, PseudoConfig(smooth=1))
+    tight, _ = pseudo_tubes(ann, dets, PseudoConfig(smooth=1, tighten=True),
+                            FrameStore(tmp_path / "videos"))
+    assert tight["still"].tubes[0].start_frame == 2 and len(tight["still"].tubes[0].boxes) == 8
+    truth_set = AnnotationSet(["a"], [VideoRecord("still", 12, 160, 120, 10.0, "train",
+                                                  [Tube(0, 2, np.repeat(truth[None], 8, 0))])])
+    assert tube_agreement(plain, truth_set)["mean_iou"] < 0.4
+    assert tube_agreement(tight, truth_set)["mean_iou"] > 0.85
+
+
+def test_cli_tighten_needs_videos(tmp_path: Path):
+    weak, dets = tmp_path / "weak.json", tmp_path / "dets.json"
+    weak_set().save(weak)
+    weak_detections().save(dets)
+    with pytest.raises(SystemExit, match="--tighten needs --videos"):
+        main(["pseudo-label", "--annotations", str(weak), "--detections", str(dets),
+              "--out", str(tmp_path / "p.json"), "--tighten"])

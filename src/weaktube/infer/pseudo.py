@@ -13,8 +13,9 @@ Per segment ``[a, b)`` (frames ``a <= f < b``, :meth:`Segment.frame_range`):
    (:func:`weaktube.infer.link.link_viterbi`, class-agnostic, every link allowed up to
    ``max_gap`` missed frames, no IoU minimum);
 3. a box for every frame: linear interpolation between the path's boxes, the first / last box
-   held before / after them, then a centred moving average of ``smooth`` frames per coordinate,
-   clipped to the frame.
+   held before / after them; optionally (``tighten``) each box shrunk to the foreground that
+   GrabCut finds inside it (:func:`tighten_box`); then a centred moving average of ``smooth``
+   frames per coordinate, clipped to the frame.
 
 A video keeps its segments and gains one tube per segment; a video with a segment that has no
 detection, or whose path's mean score is below ``min_score``, is left out of the output (a
@@ -26,9 +27,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import cv2
 import numpy as np
 
 from weaktube.boxes import np_iou_paired
+from weaktube.data.dataset import FrameStore
 from weaktube.infer.link import LinkConfig, link_viterbi
 from weaktube.infer.temporal import moving_average, video_index
 from weaktube.structures import AnnotationSet, Detections, Segment, Tube, VideoRecord
@@ -44,9 +47,14 @@ class PseudoConfig:
     max_gap: int = 8  # a path may skip up to this many frames without a detection
     smooth: int = 5  # centred moving average of the boxes over this many frames (1: none)
     min_score: float = 0.0  # a segment whose path's mean box score is lower drops its video
+    # GrabCut tightening of every box to the foreground inside it (needs the frames): off by
+    # default; margin: the box is first grown by this share of its width / height per side
+    tighten: bool = False
+    tighten_margin: float = 0.1
+    tighten_iters: int = 3  # GrabCut iterations per box
 
     def __post_init__(self) -> None:
-        for name in ("top_k", "smooth"):
+        for name in ("top_k", "smooth", "tighten_iters"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_gap < 0 or self.iou_weight < 0:
@@ -64,12 +72,46 @@ class PseudoReport:
     dropped: dict[str, str] = field(default_factory=dict)  # video name -> why
 
 
+def tighten_box(image: np.ndarray, box: np.ndarray, margin: float = 0.1, iters: int = 3
+                ) -> np.ndarray:
+    """``box [4]`` (pixels) shrunk to the foreground GrabCut separates inside it.
+
+    ``image [H, W, 3]`` uint8 RGB. The box, grown by ``margin`` of its width / height per side,
+    is GrabCut's "probably foreground" rectangle (``GC_INIT_WITH_RECT``, ``iters`` iterations)
+    on a crop of the image that adds half the box's size of context per side; the result is
+    the bounding box of the foreground pixels. The box is returned unchanged when it is under
+    4 pixels wide or high, or when the foreground covers less than a tenth of the rectangle
+    (GrabCut found nothing to separate). Weakly supervised segmentation's box-to-mask step
+    (Khoreva et al., "Simple Does It", 2017), used here for boxes only.
+    """
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in box)
+    bw, bh = x2 - x1, y2 - y1
+    rx1, ry1 = int(max(0.0, x1 - margin * bw)), int(max(0.0, y1 - margin * bh))
+    rx2, ry2 = int(min(w, x2 + margin * bw + 1)), int(min(h, y2 + margin * bh + 1))
+    if rx2 - rx1 < 4 or ry2 - ry1 < 4:
+        return np.asarray(box, np.float64)
+    cx1, cy1 = int(max(0.0, x1 - 0.5 * bw)), int(max(0.0, y1 - 0.5 * bh))
+    cx2, cy2 = int(min(w, x2 + 0.5 * bw + 1)), int(min(h, y2 + 0.5 * bh + 1))
+    crop = np.ascontiguousarray(image[cy1:cy2, cx1:cx2, ::-1])  # RGB -> BGR, [h', w', 3]
+    mask = np.zeros(crop.shape[:2], np.uint8)
+    bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+    rect = (rx1 - cx1, ry1 - cy1, rx2 - rx1, ry2 - ry1)
+    cv2.grabCut(crop, mask, rect, bgd, fgd, iters, cv2.GC_INIT_WITH_RECT)
+    ys, xs = np.nonzero((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD))
+    if len(xs) < 0.1 * rect[2] * rect[3]:
+        return np.asarray(box, np.float64)
+    return np.array([xs.min() + cx1, ys.min() + cy1, xs.max() + 1 + cx1, ys.max() + 1 + cy1],
+                    np.float64)
+
+
 def segment_tube(frames: np.ndarray, scores: np.ndarray, boxes: np.ndarray,
-                 first: int, end: int, width: int, height: int, cfg: PseudoConfig
-                 ) -> tuple[np.ndarray, float] | None:
+                 first: int, end: int, width: int, height: int, cfg: PseudoConfig,
+                 images: np.ndarray | None = None) -> tuple[np.ndarray, float] | None:
     """One segment's pseudo-tube from the detections inside it.
 
-    ``frames [M]`` 0-based in ``[first, end)``, ``scores [M]``, ``boxes [M, 4]`` pixels.
+    ``frames [M]`` 0-based in ``[first, end)``, ``scores [M]``, ``boxes [M, 4]`` pixels;
+    ``images [end - first, H, W, 3]`` uint8 RGB, the segment's frames (``cfg.tighten`` only).
     Returns ``(boxes [end - first, 4] float64 pixels, mean score of the path's detections)``,
     or None when there is no detection.
     """
@@ -87,18 +129,25 @@ def segment_tube(frames: np.ndarray, scores: np.ndarray, boxes: np.ndarray,
     t = np.arange(first, end)
     dense = np.stack([np.interp(t, frames[path], boxes[path, c]) for c in range(4)],
                      axis=1)  # 4 x [T] -> [T, 4]; np.interp holds the end values outside
+    if cfg.tighten:
+        if images is None or len(images) != len(dense):
+            raise ValueError(f"tighten needs the segment's {len(dense)} frames")
+        dense = np.stack([tighten_box(im, b, cfg.tighten_margin, cfg.tighten_iters)
+                          for im, b in zip(images, dense, strict=True)])
     dense = moving_average(dense, cfg.smooth)
     dense[:, 0::2] = np.clip(dense[:, 0::2], 0, width - 1)
     dense[:, 1::2] = np.clip(dense[:, 1::2], 0, height - 1)
     return dense, float(scores[path].mean())
 
 
-def pseudo_tubes(ann: AnnotationSet, dets: Detections, cfg: PseudoConfig | None = None
-                 ) -> tuple[AnnotationSet, PseudoReport]:
+def pseudo_tubes(ann: AnnotationSet, dets: Detections, cfg: PseudoConfig | None = None,
+                 store: FrameStore | None = None) -> tuple[AnnotationSet, PseudoReport]:
     """Weak annotations + detections on their ``cfg.split`` videos -> the same file with a
     pseudo-tube per segment there (module docstring). Existing tubes of those videos are
-    replaced."""
+    replaced. ``store``: the videos' frames, needed with ``cfg.tighten``."""
     cfg = cfg or PseudoConfig()
+    if cfg.tighten and store is None:
+        raise ValueError("PseudoConfig.tighten needs the videos (store)")
     names, vid = video_index(np.asarray(dets.videos, dtype=object)) if len(dets) else ([], None)
     rows_of = {n: np.flatnonzero(vid == i) for i, n in enumerate(names)}
     report = PseudoReport()
@@ -109,7 +158,7 @@ def pseudo_tubes(ann: AnnotationSet, dets: Detections, cfg: PseudoConfig | None 
             out.append(v)
             continue
         report.videos_in += 1
-        tubes, why = _video_tubes(v, dets, rows_of.get(v.name), cfg, path_scores)
+        tubes, why = _video_tubes(v, dets, rows_of.get(v.name), cfg, path_scores, store)
         if why:
             report.dropped[v.name] = why
             continue
@@ -122,7 +171,8 @@ def pseudo_tubes(ann: AnnotationSet, dets: Detections, cfg: PseudoConfig | None 
 
 
 def _video_tubes(v: VideoRecord, dets: Detections, rows: np.ndarray | None,
-                 cfg: PseudoConfig, path_scores: list[float]) -> tuple[list[Tube], str]:
+                 cfg: PseudoConfig, path_scores: list[float], store: FrameStore | None
+                 ) -> tuple[list[Tube], str]:
     """The pseudo-tubes of one video, or ``([], reason)`` when it is left out."""
     if not v.segments:
         return [], "no segment"
@@ -131,13 +181,15 @@ def _video_tubes(v: VideoRecord, dets: Detections, rows: np.ndarray | None,
     rows = np.zeros(0, np.int64) if rows is None else rows
     frames = np.asarray(dets.frames, np.int64)[rows]
     tubes, scores = [], []
+    video = store.video(v) if cfg.tighten and store is not None else None  # [T, H, W, 3]
     for k, s in enumerate(v.segments):
         first, end = _clamped_range(s, v)
         inside = rows[(frames >= first) & (frames < end)]
         got = segment_tube(np.asarray(dets.frames, np.int64)[inside],
                            np.asarray(dets.scores, np.float64)[inside],
                            np.asarray(dets.boxes, np.float64)[inside],
-                           first, end, v.width, v.height, cfg)
+                           first, end, v.width, v.height, cfg,
+                           None if video is None else video[first:end])
         if got is None:
             return [], f"segment {k} (frames {first}-{end - 1}): no detection"
         boxes, score = got
