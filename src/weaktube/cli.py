@@ -428,8 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--quick", action="store_true", help="one seed, A->B, a few rows, tiny "
                     "budgets (minutes)")
     ab.add_argument("--only", nargs="+", action="extend", metavar="SETTING",
-                    help="run only these settings (repeatable); trbl_ncbl_pseudo (a "
-                    "pseudo-tube round after trbl_ncbl, not in the paper) runs only when named")
+                    help="run only these settings (repeatable); trbl_ncbl_pseudo and "
+                    "trbl_ncbl_pseudo_tight (a pseudo-tube round after trbl_ncbl, without / with "
+                    "GrabCut tightening; not in the paper) run only when named")
     ab.add_argument("--direction", action="append", default=[], choices=["A->B", "B->A", "A"],
                     help="run only this direction's rows (repeatable; A = Table 1)")
     ab.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

@@ -637,9 +637,18 @@ def test_pseudo_round_end_to_end_real_detection(tmp_path, tiny_data):
     every_box = {**TINY_OVERRIDES, "eval": {**TINY_OVERRIDES["eval"],
                                             "postprocess": {"conf_threshold": 0.0}}}
     shutil.rmtree(out / "runs")
+    kw["only"] = ["trbl_ncbl_pseudo", "trbl_ncbl_pseudo_tight"]
     res = abl.run_ablation(out, "demo", [0], quick=False, device="cpu", overrides=every_box,
                            **kw)
-    assert [r["setting"] for r in res.rows] == ["trbl_ncbl_pseudo"]
+    assert [r["setting"] for r in res.rows] == ["trbl_ncbl_pseudo", "trbl_ncbl_pseudo_tight"]
+    # the GrabCut row: the same videos labelled from the same detections, the boxes shrunk
+    plain = AnnotationSet.load(out / "runs/0/A_to_B/trbl_ncbl_pseudo" / abl.PSEUDO_LABELS)
+    tight = AnnotationSet.load(out / "runs/0/A_to_B/trbl_ncbl_pseudo_tight" / abl.PSEUDO_LABELS)
+    assert [v.name for v in tight.videos] == [v.name for v in plain.videos]
+    area = {name: sum(float(np.prod(t.boxes[:, 2:] - t.boxes[:, :2], axis=1).sum())
+                      for v in ann.split("train").videos for t in v.tubes)
+            for name, ann in (("plain", plain), ("tight", tight))}
+    assert area["tight"] < area["plain"]
     folder = out / "runs/0/A_to_B/trbl_ncbl_pseudo"
     report = json.loads((folder / abl.PSEUDO_REPORT).read_text())
     assert report["checkpoint"] == str(out / "runs/0/A_to_B/trbl_ncbl/last.pt")
