@@ -9,7 +9,7 @@ import pytest
 from weaktube.cli import main
 
 SUBCOMMANDS = [["synth"], ["data", "check"], ["data", "convert"], ["train"], ["detect"],
-               ["evaluate"], ["demo"], ["bench", "ablation"]]
+               ["evaluate"], ["pseudo-label"], ["demo"], ["bench", "ablation"]]
 
 
 @pytest.mark.parametrize("cmd", SUBCOMMANDS)
