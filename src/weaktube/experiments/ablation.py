@@ -752,12 +752,12 @@ def write_pseudo_labels(checkpoint: Path, spec: RunSpec, cfg: ExperimentConfig, 
     t0 = time.perf_counter()
     weak = AnnotationSet.load(spec.annotations)
     split = cfg.data.train_split
-    dets = detect_checkpoint(checkpoint, weak.split(split).videos, FrameStore(cfg.data.videos),
+    store = FrameStore(cfg.data.videos)  # one decoder cache for detection and tightening
+    dets = detect_checkpoint(checkpoint, weak.split(split).videos, store,
                              device=resolve_device(cfg.train.device),
                              batch_size=cfg.eval.batch_size, progress=progress)
     labelled, report = pseudo_tubes(weak, dets, PseudoConfig(split=split,
-                                                             tighten=spec.pseudo_tighten),
-                                    FrameStore(cfg.data.videos))
+                                                             tighten=spec.pseudo_tighten), store)
     folder.mkdir(parents=True, exist_ok=True)
     out = {"checkpoint": str(checkpoint), "weak": str(spec.annotations),
            **dataclasses.asdict(report), "seconds": round(time.perf_counter() - t0, 1)}
