@@ -179,15 +179,16 @@ def _video_tubes(v: VideoRecord, dets: Detections, rows: np.ndarray | None,
     if any(s.ambiguous for s in v.segments):
         return [], "an ambiguous segment"
     rows = np.zeros(0, np.int64) if rows is None else rows
-    frames = np.asarray(dets.frames, np.int64)[rows]
+    # this video's detections, converted once: [R], [R], [R, 4]
+    frames = np.asarray(dets.frames[rows], np.int64)
+    det_scores = np.asarray(dets.scores[rows], np.float64)
+    det_boxes = np.asarray(dets.boxes[rows], np.float64)
     tubes, scores = [], []
     video = store.video(v) if cfg.tighten and store is not None else None  # [T, H, W, 3]
     for k, s in enumerate(v.segments):
         first, end = _clamped_range(s, v)
-        inside = rows[(frames >= first) & (frames < end)]
-        got = segment_tube(np.asarray(dets.frames, np.int64)[inside],
-                           np.asarray(dets.scores, np.float64)[inside],
-                           np.asarray(dets.boxes, np.float64)[inside],
+        inside = (frames >= first) & (frames < end)
+        got = segment_tube(frames[inside], det_scores[inside], det_boxes[inside],
                            first, end, v.width, v.height, cfg,
                            None if video is None else video[first:end])
         if got is None:
