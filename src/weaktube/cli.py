@@ -243,7 +243,8 @@ def cmd_pseudo_label(a: argparse.Namespace) -> int:
     if a.tighten and not a.videos:
         raise SystemExit("pseudo-label: --tighten needs --videos ROOT")
     cfg = PseudoConfig(split=a.split, smooth=a.smooth, min_score=a.min_score,
-                       max_gap=a.max_gap, iou_weight=a.iou_weight, tighten=a.tighten)
+                       max_gap=a.max_gap, iou_weight=a.iou_weight, tighten=a.tighten,
+                       tighten_margin=a.tighten_margin)
     store = None
     if a.videos:
         from weaktube.data.dataset import FrameStore
@@ -412,7 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--iou-weight", type=float, default=1.0, help="path gain: score + this * "
                    "IoU with the previous box (default 1)")
     q.add_argument("--tighten", action="store_true", help="shrink every box to the foreground "
-                   "GrabCut finds in it (needs --videos; docs/WEAK.md)")
+                   "GrabCut finds in it (needs --videos; helps on the synthetic benchmark, hurts "
+                   "on real UCF101-24 clips: docs/WEAK.md)")
+    q.add_argument("--tighten-margin", type=float, default=0.1, help="GrabCut's rectangle: the "
+                   "box grown by this share of its size per side (default 0.1)")
     q.add_argument("--videos", help="video root (for --tighten)")
     q.add_argument("--gt", help="a file with the true tubes of the same videos: print how well "
                    "the pseudo-tubes match them")

@@ -11,7 +11,7 @@ import pytest
 from tests.infer.test_link import clean_single_tube_videos, clutter, dets_of, track
 from weaktube.cli import main
 from weaktube.infer.pseudo import PseudoConfig, pseudo_tubes, segment_tube, tube_agreement
-from weaktube.structures import AnnotationSet, Segment, Tube, VideoRecord
+from weaktube.structures import AnnotationSet, Detections, Segment, Tube, VideoRecord
 
 
 def moving_box(n: int, x0: float = 20.0, dx: float = 2.0) -> np.ndarray:
@@ -192,21 +192,26 @@ def test_tighten_box_shrinks_a_wide_box_to_the_figure():
     np.testing.assert_array_equal(tighten_box(img, tiny), tiny)
 
 
-def test_pseudo_tubes_tighten_uses_the_frames(tmp_path: Path):
+def still_figure_video(root: Path, box: tuple = (50.0, 25.0, 112.0, 104.0)
+                       ) -> tuple[AnnotationSet, Detections, np.ndarray]:
+    """A still figure for 12 frames under ``root/still/``, its weak labels, detections of
+    ``box`` (default: too wide) in every frame, and the figure's true box ``[4]``."""
     import cv2
 
-    from weaktube.data.dataset import FrameStore
-
     img, truth = figure_on_texture()
-    frames = np.repeat(img[None], 12, 0)  # a still figure for 12 frames
-    folder = tmp_path / "videos" / "still"
+    folder = root / "still"
     folder.mkdir(parents=True)
-    for i, f in enumerate(frames):
-        cv2.imwrite(str(folder / f"{i + 1:05d}.png"), f[:, :, ::-1])
+    for i in range(12):
+        cv2.imwrite(str(folder / f"{i + 1:05d}.png"), img[:, :, ::-1])
     ann = AnnotationSet(["a"], [VideoRecord("still", 12, 160, 120, 10.0, "train",
                                             segments=[Segment(0, 0.2, 1.0)])])
-    wide = np.repeat([[50.0, 25.0, 112.0, 104.0]], 12, 0)
-    dets = dets_of(track("still", 0, 0, wide, 0.9))
+    return ann, dets_of(track("still", 0, 0, np.repeat([box], 12, 0), 0.9)), truth
+
+
+def test_pseudo_tubes_tighten_uses_the_frames(tmp_path: Path):
+    from weaktube.data.dataset import FrameStore
+
+    ann, dets, truth = still_figure_video(tmp_path / "videos")
     with pytest.raises(ValueError, match="needs the videos"):
         pseudo_tubes(ann, dets, PseudoConfig(tighten=True))
     plain, _ = pseudo_tubes(ann, dets, PseudoConfig(smooth=1))
@@ -226,3 +231,27 @@ def test_cli_tighten_needs_videos(tmp_path: Path):
     with pytest.raises(SystemExit, match="--tighten needs --videos"):
         main(["pseudo-label", "--annotations", str(weak), "--detections", str(dets),
               "--out", str(tmp_path / "p.json"), "--tighten"])
+
+
+def test_cli_tighten_margin_reaches_grabcut(tmp_path: Path):
+    from weaktube.data.dataset import FrameStore
+
+    # a box inside the figure (70, 28, 90, 100): GrabCut can grow it by the margin only
+    ann, dets, _ = still_figure_video(tmp_path / "videos", (74.0, 40.0, 86.0, 88.0))
+    ann.save(tmp_path / "weak.json")
+    dets.save(tmp_path / "dets.json")
+    base = ["pseudo-label", "--annotations", str(tmp_path / "weak.json"), "--detections",
+            str(tmp_path / "dets.json"), "--smooth", "1", "--tighten", "--videos",
+            str(tmp_path / "videos")]
+    store = FrameStore(tmp_path / "videos")
+    for margin in (0.0, 0.3):
+        out = tmp_path / f"p{margin}.json"
+        assert main(base + ["--out", str(out), "--tighten-margin", str(margin)]) == 0
+        want, _ = pseudo_tubes(ann, dets, PseudoConfig(smooth=1, tighten=True,
+                                                       tighten_margin=margin), store)
+        np.testing.assert_allclose(AnnotationSet.load(out)["still"].tubes[0].boxes,
+                                   want["still"].tubes[0].boxes)
+    assert not np.allclose(AnnotationSet.load(tmp_path / "p0.0.json")["still"].tubes[0].boxes,
+                           AnnotationSet.load(tmp_path / "p0.3.json")["still"].tubes[0].boxes)
+    with pytest.raises(ValueError, match="tighten_margin"):
+        PseudoConfig(tighten_margin=-0.1)

@@ -57,8 +57,8 @@ class PseudoConfig:
         for name in ("top_k", "smooth", "tighten_iters"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_gap < 0 or self.iou_weight < 0:
-            raise ValueError("max_gap and iou_weight must be >= 0")
+        if self.max_gap < 0 or self.iou_weight < 0 or self.tighten_margin < 0:
+            raise ValueError("max_gap, iou_weight and tighten_margin must be >= 0")
 
 
 @dataclass
