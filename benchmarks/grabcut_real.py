@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from weaktube.boxes import np_clip, np_iou_paired
+from weaktube.boxes import np_iou_paired
 from weaktube.fileio import atomic_write_json
 from weaktube.infer.pseudo import tighten_box
 
@@ -55,9 +55,10 @@ def sample_boxes(clips: list[Clip], stride: int) -> tuple[list[tuple[int, int]],
     return where, np.asarray(gt, np.float64)
 
 
-def perturb(gt: np.ndarray, kind: str, rng: np.random.Generator, width: int,
-            height: int) -> np.ndarray:
-    """``gt [N, 4]`` pixels -> ``[N, 4]`` pixels, rescaled about the centre as ``kind`` says."""
+def perturb(gt: np.ndarray, kind: str, rng: np.random.Generator, width: int | np.ndarray,
+            height: int | np.ndarray) -> np.ndarray:
+    """``gt [N, 4]`` pixels -> ``[N, 4]`` pixels, rescaled about the centre as ``kind`` says and
+    clipped to ``[0, width] x [0, height]`` (scalars, or ``[N]`` per box)."""
     cx, cy = (gt[:, 0] + gt[:, 2]) / 2, (gt[:, 1] + gt[:, 3]) / 2  # [N]
     w, h = gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]
     sx, sy = {"exact": (1.0, 1.0), "wide": (1.5, 1.2), "loose": (1.3, 1.3),
@@ -66,7 +67,9 @@ def perturb(gt: np.ndarray, kind: str, rng: np.random.Generator, width: int,
         cx = cx + rng.uniform(-0.1, 0.1, len(gt)) * w
         cy = cy + rng.uniform(-0.1, 0.1, len(gt)) * h
     out = np.stack([cx - sx * w / 2, cy - sy * h / 2, cx + sx * w / 2, cy + sy * h / 2], axis=1)
-    return np_clip(out, width, height)
+    out[:, 0::2] = np.clip(out[:, 0::2], 0.0, np.reshape(width, (-1, 1)))  # [N, 2] x [N|1, 1]
+    out[:, 1::2] = np.clip(out[:, 1::2], 0.0, np.reshape(height, (-1, 1)))
+    return out
 
 
 def iou_summary(boxes: np.ndarray, gt: np.ndarray) -> dict:
@@ -85,8 +88,8 @@ def size_error(boxes: np.ndarray, gt: np.ndarray) -> dict:
 def run(clips: list[Clip], where: list[tuple[int, int]], gt: np.ndarray, kind: str,
         margin: float, iters: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    height, width = clips[0].frames.shape[1:3]
-    before = perturb(gt, kind, rng, width, height)
+    size = np.array([clips[ci].frames.shape[1:3] for ci, _ in where])  # [N, 2] (height, width)
+    before = perturb(gt, kind, rng, size[:, 1], size[:, 0])
     t0 = time.perf_counter()
     after = np.stack([tighten_box(clips[ci].frames[f], b, margin, iters)
                       for (ci, f), b in zip(where, before)])  # [N, 4]

@@ -555,7 +555,8 @@ def test_paired_variant_reads_the_source_runs_of_another_suite(tmp_path, tiny_da
 # ------------------------------------------------------------------ the opt-in pseudo-tube round
 class RecordingLabeller:
     """Stands in for ``write_pseudo_labels``: records the call and writes the weak file's truth
-    (``spec.truth``) as the labels, so the stand-in fit has a file to point at."""
+    (``spec.truth``) as the labels, so the stand-in fit has a file to point at, and a report
+    with the labelling checkpoint's hash."""
 
     def __init__(self):
         self.calls: list[tuple[Path, Path]] = []
@@ -563,8 +564,10 @@ class RecordingLabeller:
     def __call__(self, checkpoint, spec, cfg, folder, progress):
         self.calls.append((Path(checkpoint), Path(folder)))
         folder.mkdir(parents=True, exist_ok=True)
+        report = {"checkpoint_sha256": abl.file_sha256(checkpoint)}
+        (folder / abl.PSEUDO_REPORT).write_text(json.dumps(report))
         shutil.copy(spec.truth, folder / abl.PSEUDO_LABELS)
-        return {}
+        return report
 
 
 def test_pseudo_round_is_opt_in_and_trains_like_the_oracle_on_its_labels(tmp_path, tiny_data,
@@ -596,6 +599,13 @@ def test_pseudo_round_is_opt_in_and_trains_like_the_oracle_on_its_labels(tmp_pat
     monkeypatch.setattr(abl, "write_pseudo_labels", again)
     _run(out, RecordingFit(), monkeypatch, seeds=[0], only=["trbl_ncbl_pseudo", "oracle"])
     assert again.calls == []
+    # the labelling run trained again (another last.pt): its old labels are not trusted
+    (out / "runs/0/A_to_B/trbl_ncbl/last.pt").write_bytes(b"retrained")
+    with pytest.raises(abl.AblationError, match="trained again since"):
+        _run(out, RecordingFit(), monkeypatch, seeds=[0], only=["trbl_ncbl_pseudo"])
+    (out / "runs/0/A_to_B/trbl_ncbl_pseudo" / abl.PSEUDO_REPORT).unlink()
+    with pytest.raises(abl.AblationError, match="without its"):
+        _run(out, RecordingFit(), monkeypatch, seeds=[0], only=["trbl_ncbl_pseudo"])
     # not named: not run (the full plan without --only has no such row)
     d = out / "data"
     data = syn.SynthOutput(d, d / "videos", d / "source.json", d / "target.json",
@@ -652,6 +662,7 @@ def test_pseudo_round_end_to_end_real_detection(tmp_path, tiny_data):
     folder = out / "runs/0/A_to_B/trbl_ncbl_pseudo"
     report = json.loads((folder / abl.PSEUDO_REPORT).read_text())
     assert report["checkpoint"] == str(out / "runs/0/A_to_B/trbl_ncbl/last.pt")
+    assert report["checkpoint_sha256"] == abl.file_sha256(Path(report["checkpoint"]))
     assert report["videos_in"] == TINY["num_train"]
     assert report["videos_out"] + len(report["dropped"]) == report["videos_in"]
     labels = AnnotationSet.load(folder / abl.PSEUDO_LABELS)

@@ -20,6 +20,8 @@ def test_perturbations_rescale_about_the_centre_and_clip():
     wide = gc.perturb(gt, "wide", rng, 340, 256)
     np.testing.assert_allclose(wide[0], [90.0, 40.0, 150.0, 160.0])  # 60 x 120
     np.testing.assert_allclose(wide[1], [0.0, 0.0, 50.0, 110.0])  # clipped at 0
+    per_box = gc.perturb(gt, "wide", rng, np.array([145.0, 340.0]), np.array([256.0, 105.0]))
+    np.testing.assert_allclose(per_box, [[90.0, 40.0, 145.0, 160.0], [0.0, 0.0, 50.0, 105.0]])
     small = gc.perturb(gt, "small", rng, 340, 256)
     np.testing.assert_allclose(small[0], [103.0, 57.5, 137.0, 142.5])
     loose = gc.perturb(gt, "loose", np.random.default_rng(1), 340, 256)

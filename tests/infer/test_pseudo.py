@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def test_segment_tube_holds_the_end_boxes_and_clips_to_the_frame():
     boxes, _ = segment_tube(d.frames, d.scores.astype(np.float64), d.boxes, 0, 10, 100, 120,
                             PseudoConfig(smooth=3))
     assert boxes.shape == (10, 4)
-    np.testing.assert_allclose(boxes, np.repeat([[0.0, 10.0, 50.0, 119.0]], 10, 0))
+    np.testing.assert_allclose(boxes, np.repeat([[0.0, 10.0, 50.0, 120.0]], 10, 0))  # [0, W]
     assert segment_tube(d.frames[:0], d.scores[:0], d.boxes[:0], 0, 10, 100, 120,
                         PseudoConfig()) is None
 
@@ -108,7 +109,7 @@ def test_tube_agreement_of_identical_and_of_wider_tubes():
         [Tube(t.label, t.start_frame, t.boxes + [-10, 0, 10, 0]) for t in v.tubes], v.segments)
         for v in out.videos])
     got = tube_agreement(wide, out)
-    assert got["mean_log_w"] == pytest.approx(np.log(61 / 41), abs=1e-6)
+    assert got["mean_log_w"] == pytest.approx(np.log(60 / 40), abs=1e-6)  # width = x2 - x1
     assert got["mean_log_h"] == pytest.approx(0.0) and got["mean_iou"] < 0.7
 
 
@@ -187,9 +188,44 @@ def test_tighten_box_shrinks_a_wide_box_to_the_figure():
     got = tighten_box(img, wide)
     assert np_iou_paired(got[None], truth[None])[0] > 0.85
     assert np_iou_paired(wide[None], truth[None])[0] < 0.4
-    # too small to separate, or nothing but texture inside: unchanged
-    tiny = np.array([10.0, 10.0, 12.0, 40.0])
+    # nothing but texture inside: unchanged
+    texture = np.array([5.0, 5.0, 30.0, 40.0])
+    np.testing.assert_array_equal(tighten_box(img, texture), texture)
+
+
+def test_tighten_box_leaves_what_it_cannot_separate(monkeypatch):
+    import cv2
+
+    from weaktube.infer.pseudo import tighten_box
+
+    img, truth = figure_on_texture()  # 160 x 120
+    calls = []
+    real = cv2.grabCut
+    monkeypatch.setattr(cv2, "grabCut", lambda *a: calls.append(1) or real(*a))
+    tiny = np.array([10.0, 10.0, 12.0, 40.0])  # 2 px wide: GrabCut is not even asked
     np.testing.assert_array_equal(tighten_box(img, tiny), tiny)
+    assert calls == []
+    for full in ([0.0, 0.0, 160.0, 120.0], [2.0, 2.0, 158.0, 118.0]):  # no background left
+        np.testing.assert_array_equal(tighten_box(img, np.array(full)), full)
+    assert calls == []
+    # a margin past the old half-box context still leaves background: runs, no crash
+    got = tighten_box(img, truth, margin=0.6)
+    assert len(calls) == 1 and got.shape == (4,)
+    assert got[0] >= truth[0] - 0.6 * 20 and got[2] <= truth[2] + 0.6 * 20
+
+
+def test_pseudo_tubes_skip_segments_without_a_frame_and_drop_boxes_of_no_area():
+    v = VideoRecord("v", 40, 320, 240, 20.0, "train",
+                    segments=[Segment(0, 0.5, 1.0), Segment(1, 1.01, 1.04)])  # 2nd: no frame
+    ann = AnnotationSet(["a", "b"], [v])
+    out, report = pseudo_tubes(ann, dets_of(track("v", 0, 10, moving_box(10), 0.8)),
+                               PseudoConfig(smooth=1))
+    assert [(t.label, t.start_frame) for t in out["v"].tubes] == [(0, 10)]
+    assert report.dropped == {}
+    outside = np.repeat([[330.0, 10.0, 350.0, 60.0]], 10, 0)  # right of a 320-wide frame
+    out, report = pseudo_tubes(ann, dets_of(track("v", 0, 10, outside, 0.8)),
+                               PseudoConfig(smooth=1))
+    assert "v" not in out and "no area" in report.dropped["v"]
 
 
 def still_figure_video(root: Path, box: tuple = (50.0, 25.0, 112.0, 104.0)
@@ -255,3 +291,13 @@ def test_cli_tighten_margin_reaches_grabcut(tmp_path: Path):
                            AnnotationSet.load(tmp_path / "p0.3.json")["still"].tubes[0].boxes)
     with pytest.raises(ValueError, match="tighten_margin"):
         PseudoConfig(tighten_margin=-0.1)
+
+
+def test_tighten_names_a_video_shorter_than_its_annotation(tmp_path: Path):
+    from weaktube.data.dataset import FrameStore
+    from weaktube.structures import AnnotationError
+
+    ann, dets, _ = still_figure_video(tmp_path / "videos")  # 12 frames on disk
+    longer = AnnotationSet(ann.classes, [replace(ann["still"], num_frames=20)])
+    with pytest.raises(AnnotationError, match="video 'still'.*decodes to 12"):
+        pseudo_tubes(longer, dets, PseudoConfig(tighten=True), FrameStore(tmp_path / "videos"))

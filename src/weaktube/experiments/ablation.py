@@ -112,6 +112,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import json
 import math
 import time
@@ -700,9 +701,12 @@ def run_ablation(out_dir: Path, preset: str, seeds: list[int], quick: bool,
         if not reused and read_from_sources(spec):
             raise AblationError(f"{folder}: not finished; --sources reads source-stage runs "
                                 "and never trains them (finish that suite first)")
-        if not reused and labels is not None and not labels.exists():
-            write_pseudo_labels(folder_of(by_key[spec.pseudo_of]) / "last.pt", spec, cfg,
-                                folder, progress)
+        if labels is not None:
+            labeller = folder_of(by_key[spec.pseudo_of]) / "last.pt"
+            if labels.exists():
+                check_pseudo_labels(folder, labeller)
+            elif not reused:
+                write_pseudo_labels(labeller, spec, cfg, folder, progress)
         if not reused:
             fit(cfg, folder, progress=False, evaluate_at_end=True)
         results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
@@ -759,7 +763,8 @@ def write_pseudo_labels(checkpoint: Path, spec: RunSpec, cfg: ExperimentConfig, 
     labelled, report = pseudo_tubes(weak, dets, PseudoConfig(split=split,
                                                              tighten=spec.pseudo_tighten), store)
     folder.mkdir(parents=True, exist_ok=True)
-    out = {"checkpoint": str(checkpoint), "weak": str(spec.annotations),
+    out = {"checkpoint": str(checkpoint), "checkpoint_sha256": file_sha256(checkpoint),
+           "weak": str(spec.annotations),
            **dataclasses.asdict(report), "seconds": round(time.perf_counter() - t0, 1)}
     if spec.truth is not None:
         out["agreement"] = tube_agreement(labelled, AnnotationSet.load(spec.truth), split)
@@ -770,6 +775,30 @@ def write_pseudo_labels(checkpoint: Path, spec: RunSpec, cfg: ExperimentConfig, 
                             f"{folder / PSEUDO_REPORT})")
     labelled.save(folder / PSEUDO_LABELS)
     return out
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_pseudo_labels(folder: Path, checkpoint: Path) -> None:
+    """Raise :class:`AblationError` when ``folder``'s pseudo-labels were written by another
+    ``checkpoint`` than the one there now (the labelling run was trained again since): a round
+    on stale labels is never resumed or reused. Reports that predate the hash are trusted."""
+    report_path = folder / PSEUDO_REPORT
+    if not report_path.exists():
+        raise AblationError(f"{folder}: {PSEUDO_LABELS} without its {PSEUDO_REPORT}; delete the "
+                            "folder to label and train the round again")
+    want = json.loads(report_path.read_text(encoding="utf-8")).get("checkpoint_sha256")
+    if want is not None and checkpoint.exists() and file_sha256(checkpoint) != want:
+        raise AblationError(f"{folder}: its pseudo-labels came from an earlier {checkpoint} "
+                            "(the run was trained again since); delete the folder to label "
+                            "and train the round again")
 
 
 def _row(spec: RowSpec, value: float) -> dict:

@@ -15,12 +15,14 @@ Per segment ``[a, b)`` (frames ``a <= f < b``, :meth:`Segment.frame_range`):
 3. a box for every frame: linear interpolation between the path's boxes, the first / last box
    held before / after them; optionally (``tighten``) each box shrunk to the foreground that
    GrabCut finds inside it (:func:`tighten_box`); then a centred moving average of ``smooth``
-   frames per coordinate, clipped to the frame.
+   frames per coordinate, clipped to the frame ``[0, W] x [0, H]`` (continuous corners).
 
-A video keeps its segments and gains one tube per segment; a video with a segment that has no
-detection, or whose path's mean score is below ``min_score``, is left out of the output (a
-fully supervised stage would take its action frames for background). Ambiguous segments are
-never labels: a video with one is left out too. Videos of other splits are copied unchanged.
+A video keeps its segments and gains one tube per segment that covers a frame (a segment
+between two frames, or after the last, labels nothing and is skipped); a video with a segment
+that has no detection, whose path's mean score is below ``min_score``, or whose path leaves
+the frame (a box of no area once clipped), is left out of the output (a fully supervised stage
+would take its action frames for background). Ambiguous segments are never labels: a video
+with one is left out too. Videos of other splits are copied unchanged.
 """
 
 from __future__ import annotations
@@ -30,11 +32,18 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from weaktube.boxes import np_iou_paired
+from weaktube.boxes import np_clip, np_iou_paired
 from weaktube.data.dataset import FrameStore
 from weaktube.infer.link import LinkConfig, link_viterbi
 from weaktube.infer.temporal import moving_average, video_index
-from weaktube.structures import AnnotationSet, Detections, Segment, Tube, VideoRecord
+from weaktube.structures import (
+    AnnotationError,
+    AnnotationSet,
+    Detections,
+    Segment,
+    Tube,
+    VideoRecord,
+)
 
 
 @dataclass
@@ -74,33 +83,42 @@ class PseudoReport:
 
 def tighten_box(image: np.ndarray, box: np.ndarray, margin: float = 0.1, iters: int = 3
                 ) -> np.ndarray:
-    """``box [4]`` (pixels) shrunk to the foreground GrabCut separates inside it.
+    """``box [4]`` (pixels, continuous corners) shrunk to the foreground GrabCut separates in it.
 
     ``image [H, W, 3]`` uint8 RGB. The box, grown by ``margin`` of its width / height per side,
     is GrabCut's "probably foreground" rectangle (``GC_INIT_WITH_RECT``, ``iters`` iterations)
-    on a crop of the image that adds half the box's size of context per side; the result is
-    the bounding box of the foreground pixels. The box is returned unchanged when it is under
-    4 pixels wide or high, or when the foreground covers less than a tenth of the rectangle
-    (GrabCut found nothing to separate). Weakly supervised segmentation's box-to-mask step
-    (Khoreva et al., "Simple Does It", 2017), used here for boxes only.
+    on a crop of the image that adds ``max(0.5, margin + 0.25)`` of the box's size of context
+    per side; the result is the bounding box of the foreground pixels. The box is returned
+    unchanged when it is under 4 pixels wide or high, when the rectangle leaves no background
+    in the crop (a box filling the frame), when GrabCut fails, or when the foreground covers
+    less than a tenth of the rectangle (nothing to separate). Weakly supervised segmentation's
+    box-to-mask step (Khoreva et al., "Simple Does It", 2017), used here for boxes only.
     """
     h, w = image.shape[:2]
     x1, y1, x2, y2 = (float(v) for v in box)
     bw, bh = x2 - x1, y2 - y1
-    rx1, ry1 = int(max(0.0, x1 - margin * bw)), int(max(0.0, y1 - margin * bh))
-    rx2, ry2 = int(min(w, x2 + margin * bw + 1)), int(min(h, y2 + margin * bh + 1))
-    if rx2 - rx1 < 4 or ry2 - ry1 < 4:
-        return np.asarray(box, np.float64)
-    cx1, cy1 = int(max(0.0, x1 - 0.5 * bw)), int(max(0.0, y1 - 0.5 * bh))
-    cx2, cy2 = int(min(w, x2 + 0.5 * bw + 1)), int(min(h, y2 + 0.5 * bh + 1))
+    unchanged = np.asarray(box, np.float64)
+    if bw < 4 or bh < 4:
+        return unchanged
+    # pixel columns / rows [r1, r2) of the grown box, and of the crop around it
+    rx1, ry1 = max(0, int(np.floor(x1 - margin * bw))), max(0, int(np.floor(y1 - margin * bh)))
+    rx2, ry2 = min(w, int(np.ceil(x2 + margin * bw))), min(h, int(np.ceil(y2 + margin * bh)))
+    context = max(0.5, margin + 0.25)
+    cx1, cy1 = max(0, int(np.floor(x1 - context * bw))), max(0, int(np.floor(y1 - context * bh)))
+    cx2, cy2 = min(w, int(np.ceil(x2 + context * bw))), min(h, int(np.ceil(y2 + context * bh)))
+    if (rx1, ry1, rx2, ry2) == (cx1, cy1, cx2, cy2):
+        return unchanged  # no background pixel for GrabCut's colour model
     crop = np.ascontiguousarray(image[cy1:cy2, cx1:cx2, ::-1])  # RGB -> BGR, [h', w', 3]
     mask = np.zeros(crop.shape[:2], np.uint8)
     bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
     rect = (rx1 - cx1, ry1 - cy1, rx2 - rx1, ry2 - ry1)
-    cv2.grabCut(crop, mask, rect, bgd, fgd, iters, cv2.GC_INIT_WITH_RECT)
+    try:
+        cv2.grabCut(crop, mask, rect, bgd, fgd, iters, cv2.GC_INIT_WITH_RECT)
+    except cv2.error:
+        return unchanged  # e.g. too few background samples for its mixture model
     ys, xs = np.nonzero((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD))
     if len(xs) < 0.1 * rect[2] * rect[3]:
-        return np.asarray(box, np.float64)
+        return unchanged
     return np.array([xs.min() + cx1, ys.min() + cy1, xs.max() + 1 + cx1, ys.max() + 1 + cy1],
                     np.float64)
 
@@ -134,9 +152,7 @@ def segment_tube(frames: np.ndarray, scores: np.ndarray, boxes: np.ndarray,
             raise ValueError(f"tighten needs the segment's {len(dense)} frames")
         dense = np.stack([tighten_box(im, b, cfg.tighten_margin, cfg.tighten_iters)
                           for im, b in zip(images, dense, strict=True)])
-    dense = moving_average(dense, cfg.smooth)
-    dense[:, 0::2] = np.clip(dense[:, 0::2], 0, width - 1)
-    dense[:, 1::2] = np.clip(dense[:, 1::2], 0, height - 1)
+    dense = np_clip(moving_average(dense, cfg.smooth), width, height)  # [T, 4] in [0, W] x [0, H]
     return dense, float(scores[path].mean())
 
 
@@ -185,8 +201,14 @@ def _video_tubes(v: VideoRecord, dets: Detections, rows: np.ndarray | None,
     det_boxes = np.asarray(dets.boxes[rows], np.float64)
     tubes, scores = [], []
     video = store.video(v) if cfg.tighten and store is not None else None  # [T, H, W, 3]
+    if video is not None and len(video) < v.num_frames:
+        raise AnnotationError(f"annotation says {v.num_frames} frames, the video decodes to "
+                              f"{len(video)} (needed to tighten the boxes)", video=v.name,
+                              field="num_frames")
     for k, s in enumerate(v.segments):
         first, end = _clamped_range(s, v)
+        if end <= first:
+            continue  # a segment between two frames, or after the last one: labels no frame
         inside = (frames >= first) & (frames < end)
         got = segment_tube(frames[inside], det_scores[inside], det_boxes[inside],
                            first, end, v.width, v.height, cfg,
@@ -194,6 +216,8 @@ def _video_tubes(v: VideoRecord, dets: Detections, rows: np.ndarray | None,
         if got is None:
             return [], f"segment {k} (frames {first}-{end - 1}): no detection"
         boxes, score = got
+        if np.any((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])):
+            return [], f"segment {k}: a box of no area (the detections lie outside the frame)"
         if score < cfg.min_score:
             return [], f"segment {k}: path score {score:.3f} < min_score {cfg.min_score}"
         tubes.append(Tube(label=s.label, start_frame=first, boxes=boxes.astype(np.float32)))
@@ -231,8 +255,8 @@ def tube_agreement(pseudo: AnnotationSet, truth: AnnotationSet, split: str = "tr
                 iou = np_iou_paired(np.repeat(b[None], len(gt), 0), gt)
                 g = gt[int(np.argmax(iou))]
                 ious.append(float(iou.max()))
-                lw.append(float(np.log((b[2] - b[0] + 1) / (g[2] - g[0] + 1))))
-                lh.append(float(np.log((b[3] - b[1] + 1) / (g[3] - g[1] + 1))))
+                lw.append(float(np.log((b[2] - b[0]) / (g[2] - g[0]))))
+                lh.append(float(np.log((b[3] - b[1]) / (g[3] - g[1]))))
     ious_a = np.asarray(ious)
     some = len(ious_a) > 0
     return {
