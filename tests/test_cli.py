@@ -82,7 +82,11 @@ def test_render_needs_one_video(tmp_path):
               "--out", str(tmp_path / "d.json")])
     assert not (tmp_path / "r.mp4").exists()
     for extra, message in ((["--render", "r.avi"], "expected an .mp4 path"),
-                           (["--render", "r.mp4", "--render-tubes", "0"], "expected 1 or more")):
+                           (["--render", "r.mp4", "--render-tubes", "0"], "expected 1 or more"),
+                           (["--keyframe-stride", "0"], "--keyframe-stride 0: expected 1"),
+                           (["--batch-size", "-1"], "--batch-size -1: expected 1"),
+                           (["--fps", "0"], "--fps 0.0: expected a positive"),
+                           (["--keyframe-stride", "4", "--no-fill-gaps"], "gap filling")):
         with pytest.raises(SystemExit, match=message):
             main(["detect", "--checkpoint", str(tmp_path / "x.pt"), "--video", "v.mp4",
                   *extra, "--out", str(tmp_path / "d.json")])

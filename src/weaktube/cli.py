@@ -123,7 +123,7 @@ def cmd_detect(a: argparse.Namespace) -> int:
     import torch
 
     from weaktube.data.dataset import FrameStore
-    from weaktube.data.video import read_video
+    from weaktube.data.video import iter_video
     from weaktube.infer.detect import detect_frames, detect_videos, postprocess_from_checkpoint
     from weaktube.structures import AnnotationSet
     from weaktube.train.checkpoint import inference_model, load_checkpoint
@@ -135,6 +135,15 @@ def cmd_detect(a: argparse.Namespace) -> int:
         raise SystemExit(f"detect: --render {a.render!r}: expected an .mp4 path")
     if a.render_tubes < 1:
         raise SystemExit(f"detect: --render-tubes {a.render_tubes}: expected 1 or more")
+    for flag, value in (("--keyframe-stride", a.keyframe_stride), ("--batch-size", a.batch_size)):
+        if value < 1:
+            raise SystemExit(f"detect: {flag} {value}: expected 1 or more")
+    if a.fps <= 0:
+        raise SystemExit(f"detect: --fps {a.fps}: expected a positive frame rate")
+    if a.no_fill_gaps and a.keyframe_stride > 1:
+        raise SystemExit(f"detect: --no-fill-gaps with --keyframe-stride {a.keyframe_stride}: "
+                         "every frame between two keyframes would end a tube; link with gap "
+                         "filling (the default)")
     device = resolve_device(a.device)
     ckpt = load_checkpoint(a.checkpoint, map_location=device)
     model = inference_model(ckpt)
@@ -149,10 +158,10 @@ def cmd_detect(a: argparse.Namespace) -> int:
               keyframe_stride=a.keyframe_stride, batch_size=a.batch_size, postprocess=post,
               device=device)
     with torch.inference_mode():
-        if a.video:
-            frames = read_video(a.video)
+        if a.video:  # decoded as a stream: only network-size frames are kept
             video_fps = read_fps(a.video, a.fps)
-            dets = detect_frames(model, frames, Path(a.video).stem, fps=video_fps, **kw)
+            dets = detect_frames(model, iter_video(a.video), Path(a.video).stem, fps=video_fps,
+                                 **kw)
         else:
             if not (a.annotations and a.videos):
                 raise SystemExit("detect: give --video FILE, or --annotations and --videos")
@@ -167,8 +176,9 @@ def cmd_detect(a: argparse.Namespace) -> int:
         fps = video_fps
     else:
         fps = {v.name: v.fps for v in ann.videos}
+    # a tube survives 3 missed keyframes (3 frames at stride 1)
     link = LinkConfig(method=a.link, fill_gaps=not a.no_fill_gaps,
-                      max_gap=max(3, a.keyframe_stride - 1))
+                      max_gap=4 * a.keyframe_stride - 1)
     tubes, segments = tubes_and_segments(dets, dcfg.num_classes, fps, link)
     out = Path(a.out)
     tubes_path = a.tubes or out.with_name(out.stem + ".tubes.json")
@@ -180,7 +190,7 @@ def cmd_detect(a: argparse.Namespace) -> int:
     if a.render:
         from weaktube.viz.render import render_tubes
 
-        drawn = render_tubes(a.render, frames, Path(a.video).stem, tubes,
+        drawn = render_tubes(a.render, iter_video(a.video), Path(a.video).stem, tubes,
                              ckpt.get("classes", []), fps=video_fps, min_score=a.render_min_score,
                              max_tubes=a.render_tubes)
         print(f"wrote {a.render} ({drawn} tubes drawn)")
@@ -190,7 +200,8 @@ def cmd_detect(a: argparse.Namespace) -> int:
 def read_fps(video: str, default: float) -> float:
     from weaktube.data.video import probe_video
 
-    return probe_video(video, count_frames=False).fps or default
+    fps = probe_video(video, count_frames=False).fps
+    return fps if fps and 0 < fps <= 1000 else default  # frame folders and nonsense headers
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import torch
 
 from weaktube.data.dataset import clip_indices
 from weaktube.data.flow import network_input
-from weaktube.infer.detect import detect_frames
+from weaktube.infer.detect import detect_frames, detect_videos, keyframe_indices
 from weaktube.infer.smooth import vote_class_probs
 from weaktube.model import build_detector, detector_demo
 from weaktube.model.decode import PostprocessConfig, decode_keyframe, select_detections
@@ -74,3 +74,50 @@ def test_pooling_changes_scores_not_frames(model_and_frames):
 def test_empty_video(model_and_frames):
     model, frames = model_and_frames
     assert len(_run(model, frames[:0], 0.5)) == 0
+
+
+def test_keyframes_always_include_the_last_frame():
+    assert keyframe_indices(10, 1).tolist() == list(range(10))
+    assert keyframe_indices(23, 4).tolist() == [0, 4, 8, 12, 16, 20, 22]
+    assert keyframe_indices(21, 4).tolist() == [0, 4, 8, 12, 16, 20]
+    assert keyframe_indices(0, 4).tolist() == []
+    with pytest.raises(ValueError, match="keyframe_stride"):
+        keyframe_indices(10, 0)
+
+
+def test_a_streamed_video_and_a_stride_reach_the_last_frame(model_and_frames):
+    model, frames = model_and_frames
+    post = PostprocessConfig(conf_threshold=0.0, class_window_s=0.0)
+    kw = dict(clip_len=4, frame_stride=2, img_size=64, batch_size=3, postprocess=post)
+    whole = detect_frames(model, frames, "v", **kw)
+    streamed = detect_frames(model, (f for f in frames), "v", **kw)  # a generator, one pass
+    assert streamed.to_dict() == whole.to_dict()
+    strided = detect_frames(model, frames, "v", keyframe_stride=4, **kw)
+    assert sorted(set(strided.frames)) == [0, 4, 8, 9]  # 10 frames: the last one too
+    # the last keyframe's detections are the same as at stride 1
+    np.testing.assert_allclose(strided.boxes[strided.frames == 9], whole.boxes[whole.frames == 9])
+    mixed = [frames[0], frames[1][:40]]
+    with pytest.raises(ValueError, match="frame 1 is 80x40"):
+        detect_frames(model, mixed, "v", **kw)
+
+
+def test_detect_videos_fails_on_a_missing_video_before_any_work(model_and_frames, tmp_path,
+                                                              monkeypatch):
+    import weaktube.infer.detect as det
+    from weaktube.data.dataset import FrameStore
+    from weaktube.data.video import VideoError
+    from weaktube.structures import VideoRecord
+
+    model, frames = model_and_frames
+    folder = tmp_path / "here"
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i + 1:05d}.png"), f[:, :, ::-1])
+    calls = []
+    monkeypatch.setattr(det, "detect_frames", lambda *a, **k: calls.append(a) or None)
+    records = [VideoRecord("here", 10, 80, 48, 10.0, "test"),
+               VideoRecord("gone", 10, 80, 48, 10.0, "test")]
+    with pytest.raises((VideoError, FileNotFoundError), match="gone"):
+        detect_videos(model, records, FrameStore(tmp_path), progress=False, clip_len=4,
+                      frame_stride=2, img_size=64)
+    assert calls == []

@@ -53,6 +53,17 @@ def test_empty_tubes_and_bad_k(tmp_path):
         render_tubes(tmp_path / "b.mp4", frames, "v", tubes, ["a", "b"], max_tubes=0)
 
 
+def test_render_tubes_draws_a_stream_as_it_draws_an_array(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (6, 48, 64, 3), dtype=np.uint8)
+    render_tubes(tmp_path / "a.mp4", frames, "v", _tubes(), ["a", "b"], min_score=0.0)
+    assert render_tubes(tmp_path / "s.mp4", (f for f in frames), "v", _tubes(), ["a", "b"],
+                        min_score=0.0) == 2
+    np.testing.assert_array_equal(_read(tmp_path / "s.mp4"), _read(tmp_path / "a.mp4"))
+    with pytest.raises(ValueError, match="no frame"):
+        render_tubes(tmp_path / "e.mp4", iter([]), "v", _tubes(), ["a", "b"])
+    assert not (tmp_path / "e.mp4").exists()
+
+
 def test_a_box_at_the_top_left_keeps_its_caption_inside():
     """The whole caption is drawn from the image's left edge, not cut off by it."""
     img = draw_frame(np.zeros((48, 96, 3), np.uint8), np.zeros((0, 4)),
@@ -65,8 +76,8 @@ def test_a_box_at_the_top_left_keeps_its_caption_inside():
 
 
 def test_render_scale_follows_the_frame_size():
-    assert render_scale(np.zeros((1, 120, 160, 3), np.uint8)) == 2
-    assert render_scale(np.zeros((1, 1080, 1920, 3), np.uint8)) == 1
+    assert render_scale((160, 120)) == 2
+    assert render_scale((1920, 1080)) == 1
 
 
 def test_render_tubes_keeps_the_best_k(tmp_path):

@@ -11,6 +11,7 @@ reports a nonsense frame count, so :func:`probe_video` counts frames by decoding
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,31 +96,42 @@ def probe_video(path: str | os.PathLike, count_frames: bool = True) -> VideoInfo
     return VideoInfo(width, height, n, fps)
 
 
-def read_video(path: str | os.PathLike, max_frames: int | None = None) -> np.ndarray:
-    """Decode all frames (or the first ``max_frames``): ``[T, H, W, 3]`` uint8 RGB."""
+def iter_video(path: str | os.PathLike, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Decode frame by frame (all, or the first ``max_frames``): ``[H, W, 3]`` uint8 RGB each,
+    without holding the video in memory. Raises :class:`VideoError` naming the file when
+    nothing decodes or a frame folder's images differ in size."""
     path = Path(path)
+    shape = None
     if path.is_dir():
         files = _frame_files(path)[:max_frames]
         if not files:
             raise VideoError(f"frame folder {str(path)!r} holds no images")
-        frames = [_imread(f) for f in files]
-        shapes = {f.shape for f in frames}
-        if len(shapes) != 1:
-            raise VideoError(f"frame folder {str(path)!r}: frames differ in size {shapes}")
-        return np.stack(frames)
+        for f in files:
+            img = _imread(f)
+            if shape is not None and img.shape != shape:
+                raise VideoError(f"frame folder {str(path)!r}: {f.name} is {img.shape}, the "
+                                 f"frames before it {shape}")
+            shape = img.shape
+            yield img
+        return
     cap = _open(path)
-    frames = []
+    n = 0
     try:
-        while max_frames is None or len(frames) < max_frames:
+        while max_frames is None or n < max_frames:
             ok, frame = cap.read()
             if not ok:
                 break
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            n += 1
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     finally:
         cap.release()
-    if not frames:
+    if n == 0:
         raise VideoError(f"video {str(path)!r}: no frame could be decoded")
-    return np.stack(frames)
+
+
+def read_video(path: str | os.PathLike, max_frames: int | None = None) -> np.ndarray:
+    """Decode all frames (or the first ``max_frames``): ``[T, H, W, 3]`` uint8 RGB."""
+    return np.stack(list(iter_video(path, max_frames)))
 
 
 def load_record_frames(root: str | os.PathLike, video: VideoRecord,

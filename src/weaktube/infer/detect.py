@@ -1,12 +1,13 @@
 """Run a detector over whole videos: sliding clips -> per-frame detections.
 
-For every ``keyframe_stride``-th frame ``f`` of a video, the clip of ``clip_len`` frames ending at
-``f`` (``frame_stride`` apart, clamped at the start) goes through the network; the keyframe
-head's decoded boxes, after per-class NMS, are frame ``f``'s detections, mapped back to the
-video's pixels. Before the NMS, each box's class probabilities are pooled with those of the
-boxes of its keyframe that overlap it by ``postprocess.class_vote_iou`` (0 turns it off), then
-with those of the overlapping boxes of the keyframes within ``postprocess.class_window_s``
-seconds (:mod:`weaktube.infer.smooth`; 0 turns it off).
+For every ``keyframe_stride``-th frame ``f`` of a video, and its last frame, the clip of
+``clip_len`` frames ending at ``f`` (``frame_stride`` apart, clamped at the start) goes through
+the network; the keyframe head's decoded boxes, after per-class NMS, are frame ``f``'s
+detections, mapped back to the video's pixels. Before the NMS, each box's class probabilities
+are pooled with those of the boxes of its keyframe that overlap it by
+``postprocess.class_vote_iou`` (0 turns it off), then with those of the overlapping boxes of the
+keyframes within ``postprocess.class_window_s`` seconds (:mod:`weaktube.infer.smooth`; 0 turns
+it off).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tqdm import tqdm
 
 from weaktube.data.dataset import FrameStore, clip_indices
 from weaktube.data.flow import network_input
+from weaktube.data.video import find_video
 from weaktube.infer.smooth import smooth_class_probs, vote_class_probs
 from weaktube.model.decode import PostprocessConfig, decode_keyframe, select_detections
 from weaktube.structures import Detections, VideoRecord
@@ -51,22 +53,53 @@ class DecodedVideo:
     height: int
 
 
+def keyframe_indices(num_frames: int, keyframe_stride: int) -> np.ndarray:
+    """``[T']`` 0-based keyframes: every ``keyframe_stride``-th frame from 0, and the last frame
+    (so that the end of a video always has detections)."""
+    if keyframe_stride < 1:
+        raise ValueError(f"keyframe_stride must be >= 1, got {keyframe_stride}")
+    keys = np.arange(0, num_frames, keyframe_stride)
+    if num_frames and keys[-1] != num_frames - 1:
+        keys = np.append(keys, num_frames - 1)
+    return keys
+
+
+def resize_frames(frames: Iterable[np.ndarray], img_size: int
+                  ) -> tuple[np.ndarray, tuple[int, int]]:
+    """Frames ``[H, W, 3]`` (an array ``[T, H, W, 3]`` or any iterable, e.g. a decoder that
+    streams: only the network-size copies are kept) -> ``([T, S, S, 3], (W, H))``, S =
+    ``img_size``; ``(0, 0)`` for no frame."""
+    small, size = [], None
+    for f in frames:
+        if size is None:
+            size = (f.shape[1], f.shape[0])
+        elif (f.shape[1], f.shape[0]) != size:
+            raise ValueError(f"frame {len(small)} is {f.shape[1]}x{f.shape[0]}, the frames "
+                             f"before it {size[0]}x{size[1]}")
+        small.append(cv2.resize(f, (img_size, img_size), interpolation=cv2.INTER_LINEAR))
+    if not small:
+        return np.zeros((0, img_size, img_size, 3), np.uint8), (0, 0)
+    return np.stack(small), size  # [T, S, S, 3]
+
+
 @torch.no_grad()
-def decode_frames(model: torch.nn.Module, frames: np.ndarray, *, clip_len: int,
+def decode_frames(model: torch.nn.Module, frames: Iterable[np.ndarray], *, clip_len: int,
                   frame_stride: int, img_size: int, keyframe_stride: int = 1,
                   batch_size: int = 32, device: torch.device | str = "cpu") -> DecodedVideo:
-    """Run the network over every ``keyframe_stride``-th frame of ``frames [T, H, W, 3]``
-    (uint8 RGB) and decode its keyframe head (no thresholds, no NMS)."""
+    """Run the network over the keyframes (:func:`keyframe_indices`) of ``frames`` (uint8 RGB,
+    ``[T, H, W, 3]`` or an iterable of ``[H, W, 3]``, see :func:`resize_frames`) and decode
+    its keyframe head (no thresholds, no NMS)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     model.eval()
     flow = model.cfg.uses_flow  # the clip also carries its optical flow (weaktube.data.flow)
-    t, h, w = frames.shape[:3]
-    keyframes = np.arange(0, t, keyframe_stride)
+    small, (w, h) = resize_frames(frames, img_size)  # [T, S, S, 3]
+    t = len(small)
+    keyframes = keyframe_indices(t, keyframe_stride)
     if t == 0:
         k = model.cfg.num_classes
         return DecodedVideo(keyframes, torch.zeros(0, 0, 4), torch.zeros(0, 0),
                             torch.zeros(0, 0, k), w, h)
-    small = np.stack([cv2.resize(f, (img_size, img_size), interpolation=cv2.INTER_LINEAR)
-                      for f in frames])  # [T, S, S, 3]
     decoded = []
     pair_flow: dict = {}  # (frame a, frame b) -> flow: each pair once over the overlapping clips
     for start in range(0, len(keyframes), batch_size):
@@ -115,12 +148,14 @@ def decoded_detections(decoded: DecodedVideo, video_name: str,
     return Detections.concat(parts)
 
 
-def detect_frames(model: torch.nn.Module, frames: np.ndarray, video_name: str, *,
+def detect_frames(model: torch.nn.Module, frames: Iterable[np.ndarray], video_name: str, *,
                   clip_len: int, frame_stride: int, img_size: int, keyframe_stride: int = 1,
                   batch_size: int = 32, postprocess: PostprocessConfig | None = None,
                   fps: float | None = None, device: torch.device | str = "cpu") -> Detections:
-    """Detections of one video given its frames ``[T, H, W, 3]`` uint8 RGB at ``fps`` frames
-    per second (needed when ``postprocess.class_window_s`` > 0):
+    """Detections of one video given its frames ``[T, H, W, 3]`` uint8 RGB (or an iterable of
+    ``[H, W, 3]`` frames, e.g. :func:`weaktube.data.video.iter_video`, so that a long video is
+    never held at full size) at ``fps`` frames per second (needed when
+    ``postprocess.class_window_s`` > 0):
     :func:`decode_frames`, then :func:`decoded_detections`.
 
     Boxes are returned in the video's pixels; frames are 0-based.
@@ -135,8 +170,11 @@ def detect_frames(model: torch.nn.Module, frames: np.ndarray, video_name: str, *
 
 def detect_videos(model: torch.nn.Module, videos: Iterable[VideoRecord], store: FrameStore,
                   *, progress: bool = True, **kw) -> Detections:
-    """:func:`detect_frames` over annotation records whose frames ``store`` can decode."""
+    """:func:`detect_frames` over annotation records whose frames ``store`` can decode. Every
+    video file is looked up first: a missing one fails before any work is done."""
     videos = list(videos)
+    for v in videos:
+        find_video(store.root, v.name, v.path)  # raises naming the video
     parts = []
     for v in tqdm(videos, desc="detect", unit="video", disable=not progress):
         parts.append(detect_frames(model, store.video(v), v.name, fps=v.fps, **kw))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Sequence
 
@@ -90,22 +91,31 @@ def render_video(path: str | os.PathLike, frames: np.ndarray, video: VideoRecord
     write_video(path, images(), (frames.shape[2] * scale, frames.shape[1] * scale), fps)
 
 
-def render_scale(frames: np.ndarray, small: int = 480) -> int:
-    """2 for frames whose longer side is under ``small`` pixels (the synthetic 160x120), else 1."""
-    return 2 if max(frames.shape[1], frames.shape[2]) < small else 1
+def render_scale(size: tuple[int, int], small: int = 480) -> int:
+    """2 for frames of ``size`` = (W, H) whose longer side is under ``small`` pixels (the
+    synthetic 160x120), else 1."""
+    return 2 if max(size) < small else 1
 
 
-def render_tubes(path: str | os.PathLike, frames: np.ndarray, video_name: str,
+def render_tubes(path: str | os.PathLike, frames: Iterable[np.ndarray], video_name: str,
                  tubes: TubePredictions, classes: Sequence[str], fps: float = 25.0,
                  min_score: float = 0.0, max_tubes: int = 10, scale: int | None = None) -> int:
-    """Write ``frames [T, H, W, 3]`` with the action tubes of ``video_name`` drawn on them: the
+    """Write ``frames`` (``[T, H, W, 3]`` uint8 RGB, or an iterable of ``[H, W, 3]`` frames such
+    as :func:`weaktube.data.video.iter_video`: drawn as they come) with the action tubes of
+    ``video_name`` drawn on them: the
     ``max_tubes`` (>= 1) best non-empty tubes scoring at least ``min_score``, each captioned
     "#k class score" (k = its rank, 1 = best) in its class colour, in every frame it covers,
     at ``scale`` times the frame size (default :func:`render_scale`). Returns how many tubes
     were drawn."""
     if max_tubes < 1:
         raise ValueError(f"render_tubes: max_tubes must be >= 1, got {max_tubes}")
-    scale = render_scale(frames) if scale is None else scale
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"render_tubes: video {video_name!r} has no frame to draw")
+    size = (first.shape[1], first.shape[0])  # (W, H)
+    frames = itertools.chain([first], frames)
+    scale = render_scale(size) if scale is None else scale
     idx = np.nonzero((tubes.videos == video_name) & (tubes.scores >= min_score)
                      & (tubes.lengths > 0))[0]
     idx = idx[np.argsort(-tubes.scores[idx], kind="stable")][:max_tubes]
@@ -120,5 +130,5 @@ def render_tubes(path: str | os.PathLike, frames: np.ndarray, video_name: str,
                              tubes.scores[idx[on]], classes, scale,
                              tags=[f"#{k + 1}" for k in on])
 
-    write_video(path, images(), (frames.shape[2] * scale, frames.shape[1] * scale), fps)
+    write_video(path, images(), (size[0] * scale, size[1] * scale), fps)
     return len(idx)
