@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from weaktube.boxes import np_iou_paired
+from weaktube.boxes import np_clip, np_iou_paired
 from weaktube.fileio import atomic_write_json
 from weaktube.infer.pseudo import tighten_box
 
@@ -67,9 +67,7 @@ def perturb(gt: np.ndarray, kind: str, rng: np.random.Generator, width: int | np
         cx = cx + rng.uniform(-0.1, 0.1, len(gt)) * w
         cy = cy + rng.uniform(-0.1, 0.1, len(gt)) * h
     out = np.stack([cx - sx * w / 2, cy - sy * h / 2, cx + sx * w / 2, cy + sy * h / 2], axis=1)
-    out[:, 0::2] = np.clip(out[:, 0::2], 0.0, np.reshape(width, (-1, 1)))  # [N, 2] x [N|1, 1]
-    out[:, 1::2] = np.clip(out[:, 1::2], 0.0, np.reshape(height, (-1, 1)))
-    return out
+    return np_clip(out, np.reshape(width, (-1, 1)), np.reshape(height, (-1, 1)))  # [N|1, 1]
 
 
 def iou_summary(boxes: np.ndarray, gt: np.ndarray) -> dict:

@@ -200,8 +200,7 @@ def cmd_detect(a: argparse.Namespace) -> int:
 def read_fps(video: str, default: float) -> float:
     from weaktube.data.video import probe_video
 
-    fps = probe_video(video, count_frames=False).fps
-    return fps if fps and 0 < fps <= 1000 else default  # frame folders and nonsense headers
+    return probe_video(video, count_frames=False).fps or default  # None: frame folders
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from weaktube.data.readers import read_ucf24_pyannot
-from weaktube.data.video import VideoError, find_video, probe_video, read_video
+from weaktube.data.video import VideoError, find_video, plausible_fps, probe_video, read_video
 
 
 @pytest.fixture(scope="module")
@@ -44,3 +44,9 @@ def test_frame_folder_and_errors(tmp_path):
     bad.write_bytes(b"not a video at all")
     with pytest.raises(VideoError, match="broken.mp4"):
         read_video(bad)
+
+
+def test_plausible_fps_drops_missing_and_nonsense_rates():
+    assert plausible_fps(29.97) == 29.97 and plausible_fps(1000.0) == 1000.0
+    assert plausible_fps(0.0) is None and plausible_fps(90000.0) is None
+    assert plausible_fps(-25.0) is None and plausible_fps(None) is None

@@ -67,8 +67,15 @@ def _frame_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+def plausible_fps(fps: float | None) -> float | None:
+    """``fps`` when it is a frame rate a video can have (0 < fps <= 1000), else None: containers
+    without a rate report 0, some report nonsense such as 90000 (a time base)."""
+    return fps if fps is not None and 0 < fps <= 1000 else None
+
+
 def probe_video(path: str | os.PathLike, count_frames: bool = True) -> VideoInfo:
-    """Width, height, fps and the true frame count (counted by decoding for files).
+    """Width, height, fps (None for frame folders and implausible rates, :func:`plausible_fps`)
+    and the true frame count (counted by decoding for files).
 
     With ``count_frames=False`` only the first frame is decoded and ``num_frames`` is -1.
     """
@@ -83,7 +90,7 @@ def probe_video(path: str | os.PathLike, count_frames: bool = True) -> VideoInfo
     try:
         width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
+        fps = plausible_fps(float(cap.get(cv2.CAP_PROP_FPS)))
         n = 0
         while cap.grab():
             n += 1

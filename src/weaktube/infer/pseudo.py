@@ -36,14 +36,7 @@ from weaktube.boxes import np_clip, np_iou_paired
 from weaktube.data.dataset import FrameStore
 from weaktube.infer.link import LinkConfig, link_viterbi
 from weaktube.infer.temporal import moving_average, video_index
-from weaktube.structures import (
-    AnnotationError,
-    AnnotationSet,
-    Detections,
-    Segment,
-    Tube,
-    VideoRecord,
-)
+from weaktube.structures import AnnotationSet, Detections, Segment, Tube, VideoRecord
 
 
 @dataclass
@@ -200,11 +193,8 @@ def _video_tubes(v: VideoRecord, dets: Detections, rows: np.ndarray | None,
     det_scores = np.asarray(dets.scores[rows], np.float64)
     det_boxes = np.asarray(dets.boxes[rows], np.float64)
     tubes, scores = [], []
-    video = store.video(v) if cfg.tighten and store is not None else None  # [T, H, W, 3]
-    if video is not None and len(video) < v.num_frames:
-        raise AnnotationError(f"annotation says {v.num_frames} frames, the video decodes to "
-                              f"{len(video)} (needed to tighten the boxes)", video=v.name,
-                              field="num_frames")
+    # [T, H, W, 3]; FrameStore checks the frame count and size against the record
+    video = store.video(v) if cfg.tighten and store is not None else None
     for k, s in enumerate(v.segments):
         first, end = _clamped_range(s, v)
         if end <= first:
