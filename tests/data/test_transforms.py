@@ -140,3 +140,37 @@ def test_bad_hue_or_saturation_is_refused_with_its_name(field, value):
         AugmentConfig(**{field: value})
     with pytest.raises(ConfigError, match=f"data.augment.{field}"):  # the CLI's clean error
         apply_overrides(ExperimentConfig(), {"data": {"augment": {field: value}}})
+
+
+# ------------------------------------------------------------------ half-pixel alignment
+@pytest.mark.parametrize("wh", [(160, 120), (320, 240), (100, 200)])
+def test_plain_warp_equals_the_inference_resize(wh):
+    """Training's warp without augmentation gives the frame inference gets from cv2.resize
+    (both put pixel centres at i + 0.5; before the fix the warp was shifted by
+    0.5 * (w / s - 1) input pixels)."""
+    w, h = wh
+    rng = np.random.default_rng(0)
+    # smooth texture: bilinear interpolation differences show as offsets, not as aliasing
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 2.0)
+    frame = cv2.normalize(frame, None, 0, 255, cv2.NORM_MINMAX)
+    warped = warp_frames(frame[None], resize_matrix(w, h, 128), 128)[0].astype(int)
+    resized = cv2.resize(frame, (128, 128), interpolation=cv2.INTER_LINEAR).astype(int)
+    # interior: the borders differ by design (resize replicates, the warp reflects)
+    assert np.abs(warped - resized)[2:-2, 2:-2].max() <= 1
+    # the old pixel-index warp (the matrix as is) was measurably off on the same frame
+    old = cv2.warpAffine(frame, resize_matrix(w, h, 128), (128, 128), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REFLECT_101).astype(int)
+    assert np.abs(old - resized)[8:-8, 8:-8].mean() > 4 * np.abs(warped - resized).mean()
+
+
+def test_warped_blob_centre_lands_on_its_mapped_centre():
+    """A blob centred at continuous (70, 60) ends centred at M(70, 60) = (35, 40) in the output,
+    measured with pixel centres at j + 0.5 (the box convention), to a few hundredths of a pixel
+    (the old warp put it 0.25 / 0.17 output pixels up-left)."""
+    ys, xs = np.mgrid[0:120, 0:160] + 0.5  # pixel centres, continuous coordinates
+    blob = np.exp(-((xs - 70) ** 2 + (ys - 60) ** 2) / (2 * 8.0 ** 2))
+    frame = np.repeat((blob * 255).round().astype(np.uint8)[..., None], 3, 2)
+    out = warp_frames(frame[None], resize_matrix(160, 120, 80), 80)[0, ..., 0].astype(float)
+    oy, ox = np.mgrid[0:80, 0:80] + 0.5
+    cx, cy = (out * ox).sum() / out.sum(), (out * oy).sum() / out.sum()
+    assert abs(cx - 35) < 0.05 and abs(cy - 40) < 0.05

@@ -64,10 +64,24 @@ def random_matrix(rng: np.random.Generator, width: int, height: int, size: int,
     return (m @ base)[:2]
 
 
+def pixel_index_matrix(matrix: np.ndarray) -> np.ndarray:
+    """The ``[2, 3]`` affine on continuous coordinates (pixel i spans ``[i, i + 1]``, its centre
+    at ``i + 0.5``: the box convention) -> the same map on pixel indices (centre at ``i``:
+    what ``cv2.warpAffine`` samples with). ``M_idx(p) = M(p + 0.5) - 0.5``, so the translation
+    gains ``0.5 * (a11 + a12) - 0.5`` per row. With it a plain resize warps exactly as
+    ``cv2.resize`` does at inference (``docs/DESIGN.md``, "Half-pixel alignment")."""
+    m = np.array(matrix, np.float64).reshape(2, 3)
+    m[:, 2] += 0.5 * (m[:, 0] + m[:, 1]) - 0.5
+    return m
+
+
 def warp_frames(frames: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """``[T, H, W, 3]`` uint8 -> ``[T, size, size, 3]`` uint8 under the ``[2, 3]`` affine."""
+    """``[T, H, W, 3]`` uint8 -> ``[T, size, size, 3]`` uint8 under the ``[2, 3]`` affine, which
+    maps continuous input coordinates to continuous output coordinates (as for the boxes,
+    :func:`warp_boxes`)."""
+    m = pixel_index_matrix(matrix)
     return np.stack([
-        cv2.warpAffine(f, matrix, (size, size), flags=cv2.INTER_LINEAR,
+        cv2.warpAffine(f, m, (size, size), flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REFLECT_101) for f in frames])
 
 
