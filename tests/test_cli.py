@@ -8,7 +8,8 @@ import pytest
 
 from weaktube.cli import main
 
-SUBCOMMANDS = [["synth"], ["data", "check"], ["data", "convert"], ["train"], ["detect"],
+SUBCOMMANDS = [["synth"], ["data", "check"], ["data", "convert"], ["data", "frames"], ["train"],
+               ["detect"],
                ["evaluate"], ["pseudo-label"], ["demo"], ["bench", "ablation"]]
 
 
@@ -172,3 +173,35 @@ def test_train_flags_become_config_keys(monkeypatch, tmp_path, capsys):
     # a share outside [0, 1) is refused by the config: one line, exit 2
     assert main(["train", "--set", "weak.replay_fraction=1.5", "--out", str(tmp_path / "u")]) == 2
     assert "weak.replay_fraction=1.5: expected a share" in capsys.readouterr().err
+
+
+def test_data_frames_and_check_on_the_folders(tmp_path, capsys):
+    """Frames of a real video written as a folder (missing videos named before anything is
+    written), then ``data check --videos`` on the folder root; a frame count off by one named."""
+    import cv2
+    import numpy as np
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    writer = cv2.VideoWriter(str(videos / "v1.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10,
+                             (40, 30))
+    for i in range(5):
+        writer.write(np.full((30, 40, 3), 40 * i, np.uint8))
+    writer.release()
+    ann = _write(tmp_path / "ok.json", GOOD)
+    two = json.loads(json.dumps(GOOD))
+    two["videos"].append({**two["videos"][0], "name": "v2"})
+    assert main(["data", "frames", _write(tmp_path / "two.json", two), "--videos", str(videos),
+                 "--out", str(tmp_path / "f")]) == 2
+    assert "video 'v2'" in capsys.readouterr().err and not (tmp_path / "f").exists()
+    assert main(["data", "frames", ann, "--videos", str(videos), "--out",
+                 str(tmp_path / "f")]) == 0
+    assert "wrote 5 frames of 1 videos" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "f" / "v1").iterdir()) == [
+        f"{i:05d}.jpg" for i in range(1, 6)]
+    assert main(["data", "check", ann, "--videos", str(tmp_path / "f")]) == 0
+    capsys.readouterr()
+    (tmp_path / "f" / "v1" / "00005.jpg").unlink()
+    assert main(["data", "check", ann, "--videos", str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err
+    assert "ok.json" in err and "video 'v1'" in err and "num_frames" in err

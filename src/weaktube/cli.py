@@ -15,6 +15,7 @@ import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from weaktube.config import ConfigError
@@ -45,7 +46,7 @@ def cmd_synth(a: argparse.Namespace) -> int:
 
 
 def cmd_data_check(a: argparse.Namespace) -> int:
-    from weaktube.data.video import VideoError, find_video, probe_video
+    from weaktube.data.video import VideoError, check_record_geometry, find_video, probe_video
     from weaktube.structures import AnnotationSet
 
     ann = AnnotationSet.load(a.file)
@@ -56,17 +57,11 @@ def cmd_data_check(a: argparse.Namespace) -> int:
         checked = 0
         for v in ann.videos:
             try:
-                info = probe_video(find_video(a.videos, v.name, v.path))
+                path = find_video(a.videos, v.name, v.path)
+                info = probe_video(path)
             except VideoError as e:
                 raise AnnotationError(str(e), file=a.file, video=v.name, field="path") from None
-            if info.num_frames != v.num_frames:
-                raise AnnotationError(f"annotation says {v.num_frames} frames, the video has "
-                                      f"{info.num_frames}", file=a.file, video=v.name,
-                                      field="num_frames")
-            if v.width and (info.width, info.height) != (v.width, v.height):
-                raise AnnotationError(f"annotation says {v.width}x{v.height}, the video is "
-                                      f"{info.width}x{info.height}", file=a.file, video=v.name,
-                                      field="width")
+            check_record_geometry(v, path, info.num_frames, (info.width, info.height), a.file)
             checked += 1
         stats["videos_decoded_and_checked"] = checked
     print(json.dumps(stats, indent=2))
@@ -99,6 +94,27 @@ def cmd_data_convert(a: argparse.Namespace) -> int:
     s = ann.statistics()
     print(f"wrote {a.out}: {s['videos']} videos, {s['classes']} classes, splits "
           f"{ {k: v['videos'] for k, v in s['splits'].items()} }")
+    return 0
+
+
+def cmd_data_frames(a: argparse.Namespace) -> int:
+    from weaktube.data.frames import extract_frames
+    from weaktube.data.video import find_video
+    from weaktube.structures import AnnotationSet
+
+    ann = AnnotationSet.load(a.file)
+    if a.split:
+        ann = ann.split(a.split)
+        if not ann.videos:
+            raise AnnotationError(f"split {a.split!r} has no videos", file=a.file,
+                                  field="split")
+    for v in ann.videos:  # every video is found before anything is written
+        find_video(a.videos, v.name, v.path)
+    t0 = time.perf_counter()
+    stats = extract_frames(ann, a.videos, a.out, ext=a.ext, quality=a.quality)
+    print(f"wrote {stats.frames} frames of {stats.videos} videos to {a.out} "
+          f"({stats.skipped} already there) in {time.perf_counter() - t0:.1f} s; train and "
+          f"detect with --videos {a.out}")
     return 0
 
 
@@ -325,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "source.prefix=src (repeatable; docs/SYNTHETIC.md)")
     s.set_defaults(func=cmd_synth)
 
-    d = sub.add_parser("data", help="annotation files: check, convert")
+    d = sub.add_parser("data", help="annotation files: check, convert; videos -> frame folders")
     dsub = d.add_subparsers(dest="data_command", required=True)
     c = dsub.add_parser("check", help="validate a weaktube/annotations@1 file, print statistics")
     c.add_argument("file")
@@ -343,6 +359,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --videos: keep only the videos found there")
     v.add_argument("--out", required=True)
     v.set_defaults(func=cmd_data_convert)
+    f = dsub.add_parser("frames", help="decode every video once into a frame folder "
+                                       "(OUT/<name>/00001.jpg, ...): clips then read only "
+                                       "their own frames (datasets larger than memory)")
+    f.add_argument("file", help="annotation file (weaktube/annotations@1)")
+    f.add_argument("--videos", required=True, help="video root")
+    f.add_argument("--out", required=True, help="frame root (use it as --videos afterwards)")
+    f.add_argument("--split", help="only this split's videos")
+    f.add_argument("--ext", choices=["jpg", "png"], default="jpg",
+                   help="jpg (quality --quality; pixel values change by a few levels) or png "
+                        "(lossless, ~5x the space)")
+    f.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100")
+    f.set_defaults(func=cmd_data_frames)
 
     t = sub.add_parser("train", help="train a detector (source stage: boxes; target stage: "
                                      "temporal labels, from a source checkpoint)")

@@ -16,6 +16,7 @@ included) is stored in every checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import typing
 from dataclasses import dataclass, field
@@ -188,3 +189,36 @@ def to_dict(cfg: Any) -> dict:
 
 def from_dict(d: dict) -> ExperimentConfig:
     return apply_overrides(ExperimentConfig(), d)
+
+
+# keys whose value does not change what a run trains (machine settings, evaluation batching)
+RUN_NEUTRAL_KEYS = frozenset({"train.device", "train.threads", "data.workers",
+                              "eval.batch_size"})
+
+
+def flatten_config(d: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 0.1}}`` -> ``{"train.lr": 0.1}`` (the ``--set`` spelling); a
+    ``model.overrides`` dict stays one value."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v and k != "overrides":
+            out.update(flatten_config(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_differences(saved: dict, expected: dict, ignore_prefixes: tuple[str, ...] = ()
+                       ) -> list[str]:
+    """Keys (``a.b.c``) of the flattened configs (:func:`to_dict` form) whose values differ,
+    except :data:`RUN_NEUTRAL_KEYS` and keys starting with one of ``ignore_prefixes``. A key
+    the saved run lacks (a field added to the config schema since) counts as its
+    :class:`ExperimentConfig` default, which is the behaviour the run was made with; a key only
+    the saved run has (a field removed since) is ignored."""
+    a = flatten_config(json.loads(json.dumps(saved)))
+    b = flatten_config(json.loads(json.dumps(expected)))
+    defaults = flatten_config(json.loads(json.dumps(to_dict(ExperimentConfig()))))
+    return sorted(k for k in b if k not in RUN_NEUTRAL_KEYS
+                  and not k.startswith(ignore_prefixes) and (
+                      (k in a and a[k] != b[k])
+                      or (k not in a and k in defaults and b[k] != defaults[k])))

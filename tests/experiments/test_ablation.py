@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from weaktube.config import ConfigError, to_dict
+from weaktube.config import ConfigError, config_differences, to_dict
 from weaktube.data import synthetic as syn
 from weaktube.experiments import ablation as abl
 from weaktube.structures import AnnotationSet, Segment, Tube, VideoRecord
@@ -199,12 +199,12 @@ def test_config_differences():
              "model": {"overrides": {"a": 1}}}
     want = {"train": {"lr": 0.002, "device": "cuda", "epochs": 2}, "new_key": 2,
             "model": {"overrides": {"a": 2}}}
-    assert abl.config_differences(saved, want) == ["model.overrides", "train.lr"]
+    assert config_differences(saved, want) == ["model.overrides", "train.lr"]
     # a field added to the schema after the run was made: equal to its default -> the run's
     # behaviour, no difference; anything else (a variant of the suite) -> a difference
     old_run = {"train": {"lr": 0.002}}
-    assert abl.config_differences(old_run, {"train": {"lr": 0.002, "ema_decay": 0.0}}) == []
-    assert abl.config_differences(old_run, {"train": {"lr": 0.002, "ema_decay": 0.99}}) == [
+    assert config_differences(old_run, {"train": {"lr": 0.002, "ema_decay": 0.0}}) == []
+    assert config_differences(old_run, {"train": {"lr": 0.002, "ema_decay": 0.99}}) == [
         "train.ema_decay"]
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -123,11 +125,32 @@ def test_fit_keeps_checkpoints_and_resumes_the_average(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         fit(cfg, tmp_path / "split", progress=False, evaluate_at_end=False)
-    assert load_checkpoint(tmp_path / "split" / "last.pt")["ema"]["updates"] == 4
+    killed = load_checkpoint(tmp_path / "split" / "last.pt")
+    assert killed["ema"]["updates"] == 4
+    first_epoch_seconds = killed["train_seconds"]
     monkeypatch.setattr(engine, "save_checkpoint", save)
+    # what a kill inside epoch 1 leaves: its first log lines (one cut short), and the partial
+    # file of a checkpoint save that never finished
+    log = tmp_path / "split" / "metrics.jsonl"
+    with open(log, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"epoch": 1, "iteration": 5, "loss": 1.0}) + "\n")
+        f.write('{"epoch": 1, "itera')
+    stale = tmp_path / "split" / ".last.abc123.tmp.pt"
+    stale.write_bytes(b"partial")
     fit(cfg, tmp_path / "split", progress=False, evaluate_at_end=False)  # resumes epoch 1
+    assert not stale.exists()
+
+    def iterations(run):
+        lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        return [(x["epoch"], x["iteration"]) for x in lines if "iteration" in x]
+
+    assert iterations(tmp_path / "split") == iterations(tmp_path / "whole")  # no epoch twice
+    assert not (tmp_path / "split" / "resumes.jsonl").exists()  # same config: nothing to note
     whole = load_checkpoint(tmp_path / "whole" / "last.pt")
     split = load_checkpoint(tmp_path / "split" / "last.pt")
+    # the record of the whole run survives the kill: both epochs, their time added up
+    assert [h["epoch"] for h in split["history"]] == [h["epoch"] for h in whole["history"]]
+    assert split["train_seconds"] > first_epoch_seconds > 0  # added to, not restarted
     assert whole["ema"]["updates"] == split["ema"]["updates"] == whole["iteration"] == 8
     for k, v in whole["ema"]["state"].items():
         torch.testing.assert_close(split["ema"]["state"][k], v)

@@ -35,30 +35,48 @@ def _loss(model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
     return {"term": y}
 
 
-def _run(kinds: list[str], max_nonfinite: int = 20, grad_clip: float = 10.0):
+def _run(kinds: list[str], max_nonfinite: int = 20, grad_clip: float = 10.0,
+         scaler: bool = False):
+    """``scaler``: the CUDA float16 path's GradScaler (its CPU flavour: same bookkeeping)."""
     torch.manual_seed(0)
     model = nn.Linear(2, 1)
     cfg = apply_overrides(ExperimentConfig(), {"train": {"max_nonfinite": max_nonfinite,
                                                          "grad_clip": grad_clip}})
     opt = torch.optim.AdamW(model.parameters(), lr=0.1)
     sched = make_scheduler(opt, len(kinds), 0)
-    batches = [{"clip": torch.ones(1, 2), "kind": k} for k in kinds]
+    batches = [{"clip": torch.ones(1, 2), "kind": k, "video": [f"vid{i}"],
+                "frame": torch.tensor([7 * i])} for i, k in enumerate(kinds)]
     before = [p.detach().clone() for p in model.parameters()]
     it, means = train_one_epoch(model, _loss, batches, opt, sched, torch.device("cpu"), 0, cfg,
-                                None, progress=False)
+                                None, progress=False,
+                                scaler=torch.amp.GradScaler("cpu") if scaler else None)
     return model, before, it, means
 
 
+@pytest.mark.parametrize("scaler", [False, True])
 @pytest.mark.parametrize("grad_clip", [10.0, 0.0])
 @pytest.mark.parametrize("kind", ["nan_loss", "inf_grad", "huge_grad"])
-def test_bad_step_is_skipped_and_weights_stay_finite(kind, grad_clip):
-    model, before, it, means = _run([kind], grad_clip=grad_clip)
+def test_bad_step_is_skipped_and_weights_stay_finite(kind, grad_clip, scaler):
+    model, before, it, means = _run([kind], grad_clip=grad_clip, scaler=scaler)
     assert it == 0 and means["skipped_steps"] == 1
     for p, q in zip(model.parameters(), before):
         assert torch.equal(p, q)
-    model, _, it, means = _run(["ok", kind, "ok"], grad_clip=grad_clip)
+    model, _, it, means = _run(["ok", kind, "ok"], grad_clip=grad_clip, scaler=scaler)
     assert it == 2 and means["skipped_steps"] == 1
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_scaler_path_aborts_on_persistent_bad_gradients_and_names_the_batch():
+    """With a GradScaler, steps whose gradients stay non-finite count towards
+    ``max_nonfinite`` (they used to pass as the scaler's own skips, the schedule running on
+    with frozen weights); the error names the last batch's clips."""
+    with pytest.raises(NonFiniteLossError, match=r"non-finite gradients.*vid3@21"):
+        _run(["ok"] + ["inf_grad"] * 3, max_nonfinite=3, scaler=True)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite losses.*vid2@14"):
+        _run(["nan_loss"] * 3, max_nonfinite=3, scaler=True)
+    model, _, it, means = _run(["ok", "inf_grad", "inf_grad", "ok"], max_nonfinite=3,
+                               scaler=True)
+    assert it == 2 and means["skipped_steps"] == 2
 
 
 def test_good_steps_move_the_weights():
@@ -249,7 +267,8 @@ def test_teachers_resume_where_they_were(tmp_path, monkeypatch, weak):
         del sp["weak"]  # a checkpoint without the teacher cannot resume as the same run
         save_checkpoint(tmp_path / "split" / "last.pt", sp)
         longer = apply_overrides(tcfg, {"train": {"epochs": 3}})
-        with pytest.raises(ValueError, match="keeps none"):
+        with pytest.raises(ValueError, match="keeps none"), pytest.warns(
+                UserWarning, match=r"changed configuration \{'train.epochs': \[2, 3\]\}"):
             fit(longer, tmp_path / "split", progress=False, evaluate_at_end=False)
     assert [x["loss"] for x in split[-2:]] == [x["loss"] for x in whole[-2:]]
 
@@ -311,8 +330,26 @@ def test_resume_in_another_precision_warns(tmp_path):
     assert ckpt["autocast"] is False
     ckpt["autocast"] = True  # as if epoch 0 had run on a machine with fast bf16
     save_checkpoint(run / "last.pt", ckpt)
-    with pytest.warns(UserWarning, match="epochs 0-0 trained with autocast True, resuming "
-                                         "with autocast False"):
+    with pytest.warns(UserWarning, match="changed configuration"), pytest.warns(
+            UserWarning, match="epochs 0-0 trained with autocast True, resuming with autocast "
+                               "False"):
         fit(apply_overrides(cfg, {"train": {"epochs": 2}}), run, progress=False,
             evaluate_at_end=False)
     assert load_checkpoint(run / "last.pt")["epoch"] == 1
+
+
+def test_too_many_keyframes_for_the_sampler_name_the_field(tmp_path, monkeypatch):
+    """torch.multinomial draws from at most 2**24 weights (ActivityNet at keyframe_every 1-2
+    has more): the run stops before training with the field to change, not torch's message."""
+    import weaktube.train.engine as engine
+    from weaktube.data.synthetic import SynthConfig, generate
+    from weaktube.demo import demo_config
+
+    data = tmp_path / "data"
+    generate(SynthConfig(**TINY), seed=3, out_dir=data, progress=False)
+    cfg = apply_overrides(demo_config(data), RECIPE)
+    monkeypatch.setattr(engine, "MAX_SAMPLER_CATEGORIES", 50)  # the tiny set has ~130
+    with pytest.raises(ValueError, match=r"candidate keyframes.*data.keyframe_every \(now 1\)"):
+        engine.fit(cfg, tmp_path / "run", progress=False, evaluate_at_end=False)
+    cfg = apply_overrides(cfg, {"data": {"keyframe_every": 4}})
+    engine.fit(cfg, tmp_path / "run", progress=False, evaluate_at_end=False)  # ~33: trains

@@ -58,7 +58,10 @@ def test_two_processes_train_together_and_resume(data, tmp_path):
     # a longer schedule in the same folder resumes from epoch 2 instead of starting over
     longer = apply_overrides(cfg, {"train": {"epochs": 3}})
     again = run_training(longer, run, progress=False, evaluate_at_end=False)
-    assert again["iterations"] == 3 * 4 and [h["epoch"] for h in again["history"]] == [2]
+    assert again["iterations"] == 3 * 4 and [h["epoch"] for h in again["history"]] == [0, 1, 2]
+    # the schedule changed where it resumed: said, and kept on record next to the new config
+    notes = [json.loads(x) for x in (run / "resumes.jsonl").read_text().splitlines()]
+    assert notes == [{"after_epoch": 1, "changed": {"train.epochs": [2, 3]}}]
 
     # the target stage (gradients averaged by hand: its loss calls the sub-forwards) from it
     weak = apply_overrides(cfg, {"data": {"annotations": str(data / "target_weak.json")},

@@ -17,12 +17,15 @@ Targets (normalised ``[0, 1]`` xyxy of the network input):
 from __future__ import annotations
 
 import os
+import warnings
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from weaktube.data.flow import network_input
 from weaktube.data.transforms import (
@@ -34,7 +37,13 @@ from weaktube.data.transforms import (
     warp_boxes,
     warp_frames,
 )
-from weaktube.data.video import find_video, load_record_frames
+from weaktube.data.video import (
+    find_video,
+    iter_record_frames,
+    load_record_frames,
+    read_frame_files,
+    record_frame_files,
+)
 from weaktube.structures import AMBIGUOUS_FRAME, AnnotationSet, VideoRecord
 
 
@@ -48,10 +57,15 @@ def clip_indices(keyframe: int, clip_len: int, stride: int, num_frames: int,
 
 
 class FrameStore:
-    """Decoded frames of the videos under a root, cached in memory up to ``max_bytes``.
+    """The frames of the videos under a root, for clips (:meth:`get`) and whole videos
+    (:meth:`video`, :meth:`frames`).
 
-    Video files are decoded whole on first use (and checked against the annotation);
-    frame folders are read frame by frame. ``get`` returns ``[len(indices), H, W, 3]`` uint8.
+    Video files are decoded whole on first use (and checked against the annotation) and kept in
+    memory, least recently used first out, up to ``max_bytes`` of decoded frames. Frame folders
+    (``ROOT/<name>/00001.jpg``, ...; ``weaktube data frames`` writes them from videos) are
+    checked once and then read image by image: a clip reads only its own frames, so datasets
+    far larger than memory (UCF101-24 decoded is ~95 GB, one THUMOS14 video ~1 GB) train at the
+    cost of a few image decodes per clip. ``get`` returns ``[len(indices), H, W, 3]`` uint8.
     """
 
     def __init__(self, root: str | os.PathLike, max_bytes: int = 8 << 30) -> None:
@@ -59,6 +73,7 @@ class FrameStore:
         self.max_bytes = max_bytes
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._bytes = 0
+        self._files: dict[str, list[Path] | None] = {}  # frame folders' images; None: a file
 
     def video(self, record: VideoRecord) -> np.ndarray:
         """All frames of ``record``: ``[num_frames, H, W, 3]`` uint8 RGB."""
@@ -74,14 +89,48 @@ class FrameStore:
             self._bytes -= old.nbytes
         return arr
 
+    def frame_files(self, record: VideoRecord) -> list[Path] | None:
+        """The checked images of a frame-folder record (None for a video file), looked up
+        once per video."""
+        if record.name not in self._files:
+            self._files[record.name] = record_frame_files(self.root, record)
+        return self._files[record.name]
+
+    def frames(self, record: VideoRecord) -> np.ndarray | Iterator[np.ndarray]:
+        """Every frame of ``record`` in order, for one pass (detection): the cached array
+        when the video is in memory, else a checked stream that keeps nothing
+        (:func:`~weaktube.data.video.iter_record_frames`)."""
+        arr = self._cache.get(record.name)
+        return arr if arr is not None else iter_record_frames(self.root, record)
+
     def get(self, record: VideoRecord, indices: np.ndarray) -> np.ndarray:
+        files = self.frame_files(record)
+        if files is not None:
+            return read_frame_files(files, indices)
         return self.video(record)[indices]
 
-    def preload(self, ann: AnnotationSet) -> None:
-        """Decode every video now (before DataLoader workers fork, so they share the pages)."""
+    def preload(self, ann: AnnotationSet, progress: bool = False) -> None:
+        """Find every video (a missing one fails now, with its name) and decode the video files
+        that fit into ``max_bytes`` (before DataLoader workers fork, so they share the pages).
+        When the files do not fit, the others are decoded when a clip needs them (a whole
+        video per clip after eviction): a warning says so and how to avoid it."""
+        budget, over = self.max_bytes, []
         for v in ann.videos:
             find_video(self.root, v.name, v.path)  # fail early with the video's name
-            self.video(v)
+        for v in tqdm(ann.videos, desc="decode", unit="video", disable=not progress):
+            if self.frame_files(v) is not None:
+                continue  # read per clip
+            need = v.num_frames * v.width * v.height * 3  # 0 when the size is unknown
+            if need > budget:
+                over.append(v.name)
+                continue
+            budget -= self.video(v).nbytes
+        if over:
+            warnings.warn(
+                f"{len(over)} of {len(ann.videos)} videos under {str(self.root)!r} (first: "
+                f"{over[0]!r}) do not fit the {self.max_bytes / 2**30:.0f} GiB frame cache "
+                "and are decoded whole whenever a clip needs them: extract frames once with "
+                "`weaktube data frames` and train on the frame folders", stacklevel=2)
 
 
 @dataclass

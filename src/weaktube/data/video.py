@@ -141,29 +141,74 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> np.nda
     return np.stack(list(iter_video(path, max_frames)))
 
 
+def check_record_geometry(video: VideoRecord, path: Path, num_frames: int | None = None,
+                          size: tuple[int, int] | None = None,
+                          file: str | os.PathLike | None = None) -> None:
+    """Raise :class:`AnnotationError` naming the video and field (and the annotation ``file``
+    when given) when what ``path`` holds (``num_frames`` frames of ``size`` = (W, H); None:
+    not checked) is not what the record says: the boxes would otherwise silently refer to
+    other frames or another scale."""
+    if num_frames is not None and num_frames != video.num_frames:
+        raise AnnotationError(
+            f"annotation says {video.num_frames} frames but {str(path)!r} "
+            f"{'holds' if path.is_dir() else 'decodes to'} {num_frames}", file=file,
+            video=video.name, field="num_frames")
+    if size is not None and video.width and size != (video.width, video.height):
+        raise AnnotationError(
+            f"annotation says {video.width}x{video.height} but {str(path)!r} is "
+            f"{size[0]}x{size[1]} (rescale the annotation's boxes to the video size)",
+            file=file, video=video.name, field="width")
+
+
 def load_record_frames(root: str | os.PathLike, video: VideoRecord,
                        check: bool = True) -> np.ndarray:
     """Decode the video of an annotation record: ``[num_frames, H, W, 3]`` uint8 RGB.
 
     With ``check``, the decoded frame count must equal the record's ``num_frames``, and the
-    frame size its ``width x height`` (when known); a mismatch raises :class:`AnnotationError`
-    naming the video and field, because the boxes would otherwise silently refer to other
-    frames or another scale.
+    frame size its ``width x height`` (when known) (:func:`check_record_geometry`).
     """
     path = find_video(root, video.name, video.path)
     frames = read_video(path)
     if check:
-        if len(frames) != video.num_frames:
-            raise AnnotationError(
-                f"annotation says {video.num_frames} frames but {str(path)!r} decodes to "
-                f"{len(frames)}", video=video.name, field="num_frames")
-        h, w = frames.shape[1:3]
-        if video.width and (w, h) != (video.width, video.height):
-            raise AnnotationError(
-                f"annotation says {video.width}x{video.height} but {str(path)!r} is {w}x{h} "
-                "(rescale the annotation's boxes to the video size)", video=video.name,
-                field="width")
+        check_record_geometry(video, path, len(frames), (frames.shape[2], frames.shape[1]))
     return frames
+
+
+def iter_record_frames(root: str | os.PathLike, video: VideoRecord) -> Iterator[np.ndarray]:
+    """:func:`load_record_frames` as a stream (``[H, W, 3]`` uint8 RGB each, nothing kept): the
+    size is checked at the first frame, the count once the stream ends."""
+    path = find_video(root, video.name, video.path)
+    n = 0
+    for frame in iter_video(path):
+        if n == 0:
+            check_record_geometry(video, path, size=(frame.shape[1], frame.shape[0]))
+        n += 1
+        yield frame
+    check_record_geometry(video, path, num_frames=n)
+
+
+def record_frame_files(root: str | os.PathLike, video: VideoRecord) -> list[Path] | None:
+    """The image files of a record whose frames are a folder (checked: one per annotated
+    frame, the first of the annotated size); None when the record is a video file."""
+    path = find_video(root, video.name, video.path)
+    if not path.is_dir():
+        return None
+    files = _frame_files(path)
+    first = _imread(files[0])
+    check_record_geometry(video, path, len(files), (first.shape[1], first.shape[0]))
+    return files
+
+
+def read_frame_files(files: list[Path], indices: np.ndarray) -> np.ndarray:
+    """``[len(indices), H, W, 3]`` uint8 RGB: only the images ``indices`` names (0-based),
+    each decoded once however often it repeats."""
+    uniq, inverse = np.unique(np.asarray(indices), return_inverse=True)
+    imgs = [_imread(files[i]) for i in uniq]
+    for i, img in zip(uniq, imgs, strict=True):
+        if img.shape != imgs[0].shape:
+            raise VideoError(f"frame {str(files[i])!r} is {img.shape[1]}x{img.shape[0]}, "
+                             f"{files[uniq[0]].name} {imgs[0].shape[1]}x{imgs[0].shape[0]}")
+    return np.stack(imgs)[inverse.reshape(-1)]
 
 
 def _open(path: Path) -> cv2.VideoCapture:

@@ -123,7 +123,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from weaktube.config import ConfigError, ExperimentConfig, apply_overrides, to_dict
+from weaktube.config import (
+    ConfigError,
+    ExperimentConfig,
+    apply_overrides,
+    config_differences,
+    flatten_config,
+    to_dict,
+)
 from weaktube.data.synthetic import PRESETS, SYNTH_FORMAT, SynthConfig, SynthOutput, generate
 from weaktube.demo import demo_config
 from weaktube.fileio import atomic_write_json
@@ -193,8 +200,6 @@ OPT_IN_SETTINGS = tuple(PSEUDO_ROWS)
 QUICK_SETTINGS = ("source_only_in_domain", "baseline_scel", "trbl_ncbl", "oracle", "boxed_30",
                   "boxed_30_weak")
 # config keys that may differ between a run folder and a resumed suite (they do not change results)
-RESUME_IGNORED_KEYS = frozenset({"train.device", "train.threads", "data.workers",
-                                 "eval.batch_size"})
 # the issue's target checks (percentage points / ratio); reported, never tuned to
 CHECK_ORACLE_GAP = 15.0  # Baseline+SCEL at least this far below the oracle
 CHECK_ORACLE_RATIO = 0.9  # +TRBL+NCBL at least this share of the oracle
@@ -471,7 +476,7 @@ def check_target_overrides(target_overrides: dict | None) -> None:
         apply_overrides(ExperimentConfig(), target_overrides)
     except ConfigError as e:
         raise ConfigError(f"--target-set: {e}") from None
-    fixed = [k for k in _flatten(target_overrides) if k.startswith(TARGET_FIXED_KEYS)]
+    fixed = [k for k in flatten_config(target_overrides) if k.startswith(TARGET_FIXED_KEYS)]
     if fixed:
         raise AblationError(f"--target-set {', '.join(fixed)}: these keys define the suite's "
                             "runs (weak.* variants: --set, which the source stage ignores)")
@@ -505,32 +510,6 @@ def resolve_budgets(quick: bool, budget_overrides: dict | None = None) -> dict:
                                   f"{'>= 0' if key == 'warmup_iters' else '> 0'}")
         budgets[budget].update(keys)
     return budgets
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v and k != "overrides":
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def config_differences(saved: dict, expected: dict, ignore_prefixes: tuple[str, ...] = ()
-                       ) -> list[str]:
-    """Keys (``a.b.c``) of the flattened configs whose values differ, except
-    :data:`RESUME_IGNORED_KEYS` and keys starting with one of ``ignore_prefixes``. A key the
-    saved run lacks (a field added to the config schema since) counts as its
-    :class:`ExperimentConfig` default, which is the behaviour the run was made with; a key only
-    the saved run has (a field removed since) is ignored."""
-    a = _flatten(json.loads(json.dumps(saved)))
-    b = _flatten(json.loads(json.dumps(expected)))
-    defaults = _flatten(json.loads(json.dumps(to_dict(ExperimentConfig()))))
-    return sorted(k for k in b if k not in RESUME_IGNORED_KEYS
-                  and not k.startswith(ignore_prefixes) and (
-                      (k in a and a[k] != b[k])
-                      or (k not in a and k in defaults and b[k] != defaults[k])))
 
 
 def check_run_folder(folder: Path, cfg: ExperimentConfig) -> None:

@@ -177,7 +177,8 @@ def detect_videos(model: torch.nn.Module, videos: Iterable[VideoRecord], store: 
         find_video(store.root, v.name, v.path)  # raises naming the video
     parts = []
     for v in tqdm(videos, desc="detect", unit="video", disable=not progress):
-        parts.append(detect_frames(model, store.video(v), v.name, fps=v.fps, **kw))
+        # streamed unless already in memory: a long test video is never held whole
+        parts.append(detect_frames(model, store.frames(v), v.name, fps=v.fps, **kw))
     return Detections.concat(parts)
 
 

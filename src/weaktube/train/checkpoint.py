@@ -20,7 +20,10 @@ class CheckpointError(RuntimeError):
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """``torch.save`` to a temporary file, then rename: a killed run never leaves half a file."""
     with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+        with open(tmp, "wb") as f:
+            torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the rename makes it the checkpoint
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
@@ -28,13 +31,18 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
     Keys: ``model`` (state dict), ``config`` (resolved experiment config as a dict),
     ``detector`` (DetectorConfig as a dict), ``classes``, and for resuming ``optimizer``,
-    ``scheduler``, ``epoch``, ``iteration``, ``rng``; ``ema`` when ``train.ema_decay`` > 0.
+    ``scheduler``, ``epoch``, ``iteration``, ``history`` and ``train_seconds`` (the epochs so
+    far), ``scaler`` (CUDA float16 runs); ``ema`` when ``train.ema_decay`` > 0, ``weak`` (the
+    target stage's mean teacher).
+
+    Loaded with ``weights_only=True``: tensors, numbers, strings and containers only, so a
+    checkpoint from elsewhere cannot run code when it is opened.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r}: file not found")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
         raise CheckpointError(f"checkpoint {str(path)!r}: cannot be read ({e})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:

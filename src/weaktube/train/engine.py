@@ -14,6 +14,7 @@ CUDA).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 import warnings
@@ -27,9 +28,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from weaktube.config import ExperimentConfig, to_dict
+from weaktube.config import ExperimentConfig, config_differences, flatten_config, to_dict
 from weaktube.data.dataset import ClipDataset, FrameStore, collate_clips, keyframe_index
-from weaktube.fileio import append_jsonl, atomic_write_json
+from weaktube.fileio import append_jsonl, atomic_write_json, atomic_write_text, temporaries_of
 from weaktube.infer.detect import detect_videos
 from weaktube.losses.detection import clip_loss, total, yolo_loss
 from weaktube.model import (
@@ -74,9 +75,14 @@ def setup_distributed(device: torch.device) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if device.type == "cuda":
+        # the current device, not only the tensors' device: else every process's pin-memory
+        # thread (and NCCL's first context) lands on GPU 0, which then runs out of memory first
+        torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank)
 
 
 def world_size() -> int:
@@ -119,7 +125,10 @@ def loader_workers(requested: int, device: torch.device, world: int = 1) -> int:
     """``data.workers`` with ``-1`` (auto) resolved: none on the CPU, where the cores already
     train (and the tracker's threads share them); on a GPU, where one process cannot prepare
     clips as fast as the GPU consumes them (61 clips/s without workers against ~1000 clips/s
-    for the demo model's steps on an H100, docs/RESULTS.md), up to 8 per process."""
+    for the demo model's steps on an H100, docs/RESULTS.md), up to 8 per process.
+
+    ``world``: the processes that share this machine's CPUs (torchrun's
+    ``LOCAL_WORLD_SIZE``, not the global world size of a multi-node job)."""
     if requested < -1:
         raise ValueError(f"data.workers must be -1 (auto) or >= 0, got {requested}")
     if requested >= 0:
@@ -150,6 +159,16 @@ def source_loss(model: torch.nn.Module, batch: dict, cfg: ExperimentConfig,
     return terms
 
 
+def batch_origin(batch: dict, limit: int = 4) -> str:
+    """Where a batch's clips come from, for an error message: ``video@keyframe, ...``."""
+    videos, frames = batch.get("video"), batch.get("frame")
+    if not videos or frames is None:
+        return "unknown clips"
+    pairs = [f"{v}@{int(f)}" for v, f in zip(videos, frames.tolist(), strict=False)]
+    more = f" and {len(pairs) - limit} more" if len(pairs) > limit else ""
+    return ", ".join(pairs[:limit]) + more
+
+
 def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
                     scheduler, device: torch.device, epoch: int, cfg: ExperimentConfig,
                     log_path: Path | None, iteration: int = 0, scaler=None,
@@ -167,7 +186,7 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
     core = model.module if isinstance(model, DistributedDataParallel) else model
     tc = cfg.train
     sums: dict[str, float] = {}
-    steps, nonfinite, skipped, finite_norms, t0, seen = 0, 0, 0, 0, time.perf_counter(), 0
+    steps, nonfinite, skipped, t0, seen = 0, 0, 0, time.perf_counter(), 0
     autocast_dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
     use_amp = resolve_amp(tc.amp, device) if amp is None else amp
     bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not progress,
@@ -185,7 +204,8 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
             if nonfinite >= tc.max_nonfinite:
                 raise NonFiniteLossError(
                     f"epoch {epoch}, iteration {iteration}: {nonfinite} consecutive non-finite "
-                    f"losses ({ {k: float(v.detach()) for k, v in terms.items()} })")
+                    f"losses ({ {k: float(v.detach()) for k, v in terms.items()} }); last "
+                    f"batch: {batch_origin(batch)}")
             continue
         optimizer.zero_grad(set_to_none=True)
         (scaler.scale(loss) if scaler is not None else loss).backward()
@@ -194,26 +214,31 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
         if scaler is not None:
             scaler.unscale_(optimizer)
         params = [p for p in model.parameters() if p.grad is not None]
-        # total norm before clipping (max_norm inf: measured, never clipped)
-        grad_norm = torch.nn.utils.clip_grad_norm_(
-            params, tc.grad_clip if tc.grad_clip > 0 else float("inf"))
+        # total norm of the (unscaled) gradients, measured before any clipping
+        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])
         # a finite loss can still give non-finite (or overflowing) gradients: skip that step
-        # too, or one bad element turns every weight into NaN (the GradScaler does its own)
-        if scaler is None and not finite_everywhere(grad_norm):
+        # too, or one bad element turns every weight into NaN. With a GradScaler this is also
+        # its own overflow skip, made here so that it is counted: the scale backs off
+        # (update() without step()), and max_nonfinite such steps in a row abort the run
+        # (a halved scale 20 times over is no longer a scale that is too high).
+        if not finite_everywhere(grad_norm):
             nonfinite += 1
             skipped += 1
             optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.update()
             if nonfinite >= tc.max_nonfinite:
                 raise NonFiniteLossError(
                     f"epoch {epoch}, iteration {iteration}: {nonfinite} consecutive steps with "
                     f"non-finite gradients (last loss terms: "
-                    f"{ {k: round(float(v.detach()), 5) for k, v in terms.items()} })")
+                    f"{ {k: round(float(v.detach()), 5) for k, v in terms.items()} }); last "
+                    f"batch: {batch_origin(batch)}")
             continue
+        if tc.grad_clip > 0:
+            torch.nn.utils.clip_grads_with_norm_(params, tc.grad_clip, grad_norm)
         if scaler is not None:
-            scale = scaler.get_scale()
-            scaler.step(optimizer)  # skipped by the scaler itself when grads overflowed
+            scaler.step(optimizer)  # the gradients are finite: the scaler steps
             scaler.update()
-            skipped += int(scaler.get_scale() < scale)
         else:
             optimizer.step()
         scheduler.step()
@@ -226,23 +251,19 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach())
         sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-        if torch.isfinite(grad_norm):  # the GradScaler's own skipped steps have inf norms
-            sums["grad_norm"] = sums.get("grad_norm", 0.0) + float(grad_norm)
-            finite_norms += 1
+        sums["grad_norm"] = sums.get("grad_norm", 0.0) + float(grad_norm)
         if iteration % tc.log_every == 0 or steps == 1:
             rate = seen / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}", clips_s=f"{rate:.1f}")
             if log_path is not None:
                 append_jsonl(log_path, {
                     "epoch": epoch, "iteration": iteration, "loss": float(loss.detach()),
-                    "grad_norm": (round(float(grad_norm), 4) if torch.isfinite(grad_norm)
-                                  else None),
+                    "grad_norm": round(float(grad_norm), 4),
                     **{k: round(float(v.detach()), 5) for k, v in terms.items()},
                     "lr": [g["lr"] for g in optimizer.param_groups], "clips_per_s": rate})
-    means = {k: v / max(steps, 1) for k, v in sums.items()}
-    means["grad_norm"] = sums.get("grad_norm", 0.0) / max(finite_norms, 1)
+    means = {k: v / max(steps, 1) for k, v in sums.items()}  # grad_norm included
     means["clips_per_s"] = seen / max(time.perf_counter() - t0, 1e-9)
-    means["skipped_steps"] = skipped  # non-finite loss or gradients (or the GradScaler's skip)
+    means["skipped_steps"] = skipped  # non-finite loss or gradients (the GradScaler's too)
     return iteration, means
 
 
@@ -407,6 +428,37 @@ def make_optimizer(model: Detector, cfg: ExperimentConfig) -> torch.optim.Optimi
     raise ValueError(f"unknown optimizer {tc.optimizer!r} (sgd | adamw)")
 
 
+MAX_SAMPLER_CATEGORIES = 1 << 24  # torch.multinomial draws from at most 2**24 weights
+
+def note_resume(out_dir: Path, ckpt: dict, cfg: ExperimentConfig) -> None:
+    """A run resumed from ``out_dir/last.pt``: drop the log lines of the epoch that was cut
+    short (it is trained again), and when the configuration changed since the checkpoint (a
+    longer schedule, another lr, ...) warn and record the change in ``resumes.jsonl`` before
+    ``config.json`` is overwritten. ``train.epochs`` or ``clips_per_epoch`` changed rebuild
+    the lr schedule for the new length: the lr jumps where the run resumes."""
+    log = out_dir / "metrics.jsonl"
+    if log.exists():
+        kept = []
+        for line in log.read_text(encoding="utf-8").splitlines(keepends=True):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by the kill
+                break
+            kept.append(line)
+            if record.get("epoch_end") == ckpt["epoch"]:
+                break
+        atomic_write_text(log, "".join(kept))
+    old, new = flatten_config(ckpt.get("config", {})), flatten_config(to_dict(cfg))
+    changed = {k: [old.get(k), new[k]] for k in config_differences(
+        ckpt.get("config", {}), to_dict(cfg), ignore_prefixes=("train.init", "eval."))}
+    if changed:
+        warnings.warn(f"{out_dir / 'last.pt'}: resuming after epoch {ckpt['epoch']} with a "
+                      f"changed configuration {changed} (old, new); recorded in "
+                      f"{out_dir / 'resumes.jsonl'}", stacklevel=3)
+        append_jsonl(out_dir / "resumes.jsonl", {"after_epoch": ckpt["epoch"],
+                                                 "changed": changed})
+
+
 def make_scheduler(optimizer, total_iters: int, warmup: int):
     """Linear warm-up over ``warmup`` iterations, then linear decay to 0 at ``total_iters``."""
     def factor(it: int) -> float:
@@ -432,7 +484,8 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
     info = setup_distributed(torch.device("cuda" if tc.device != "cpu" and
                                           torch.cuda.is_available() else "cpu"))
     device = resolve_device(tc.device, info.local_rank)
-    workers = loader_workers(cfg.data.workers, device, info.world)
+    workers = loader_workers(cfg.data.workers, device,
+                             int(os.environ.get("LOCAL_WORLD_SIZE", info.world)))
     torch.manual_seed(tc.seed + info.rank)
     ann = AnnotationSet.load(cfg.data.annotations)
     train_ann = ann.split(cfg.data.train_split)
@@ -459,6 +512,9 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
                   "their boxes (weak.use_boxes), the others learn from their segments")
 
     last = out_dir / "last.pt"
+    if info.main:  # a run killed while saving left its partial checkpoint file behind
+        for stale in temporaries_of(last):
+            stale.unlink(missing_ok=True)
     ckpt = load_checkpoint(last) if last.exists() else None
     init = load_checkpoint(tc.init) if tc.init and not ckpt else None
     if ckpt:
@@ -476,7 +532,7 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
     model = model.to(device)
     anchors = model.anchors
     store = FrameStore(cfg.data.videos)
-    store.preload(train_ann)
+    store.preload(train_ann, progress=progress and info.main)
     dataset, weights = training_clips(train_ann, store, cfg, dcfg, seed=tc.seed,
                                       with_pixels=tc.stage == "target")
     datasets = [dataset]
@@ -503,12 +559,17 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
                       f"{ckpt['autocast']}, resuming with autocast {use_amp} "
                       f"(train.amp={tc.amp!r} on {device.type})", stacklevel=2)
     scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
-    start_epoch, iteration = 0, 0
+    start_epoch, iteration, history, t_train = 0, 0, [], 0.0
     if ckpt:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])  # the loss scale where the run stopped
         start_epoch, iteration = ckpt["epoch"] + 1, ckpt["iteration"]
+        history, t_train = list(ckpt.get("history", [])), float(ckpt.get("train_seconds", 0.0))
+        if info.main:
+            note_resume(out_dir, ckpt, cfg)
     if info.world > 1:  # every process starts from rank 0's weights
         for tensor in model.state_dict().values():
             dist.broadcast(tensor, 0)
@@ -543,12 +604,16 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
             return weak_loss(m, batch)
         return source_loss(m, batch, cfg, anchors, num_classes)
 
-    history = []
-    t_train = 0.0
     for epoch in range(start_epoch, tc.epochs):
         for ds in datasets:
             ds.set_epoch(epoch)
         gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch * 101 + info.rank)
+        if len(weights) > MAX_SAMPLER_CATEGORIES:  # torch.multinomial's limit
+            raise ValueError(
+                f"{cfg.data.annotations}: {len(weights)} candidate keyframes in the "
+                f"{cfg.data.train_split!r} split, more than the sampler draws from "
+                f"({MAX_SAMPLER_CATEGORIES}); raise data.keyframe_every (now "
+                f"{cfg.data.keyframe_every})")
         sampler = torch.utils.data.WeightedRandomSampler(weights, per_rank, replacement=True,
                                                          generator=gen)
         loader = torch.utils.data.DataLoader(
@@ -569,6 +634,8 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "iteration": iteration,
                 "config": to_dict(cfg), "detector": dcfg.to_dict(),
                 "classes": list(ann.classes), "autocast": use_amp,
+                "history": history, "train_seconds": round(t_train, 1),
+                **({"scaler": scaler.state_dict()} if scaler is not None else {}),
                 **({"ema": ema.state_dict()} if ema is not None else {}),
                 **({"weak": weak_loss.state_dict()} if weak_loss is not None else {})})
     if weak_loss is not None:
@@ -581,11 +648,13 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
               **({"tracker": weak_loss.stats} if weak_loss is not None else {})}
     if ema is not None:  # training is over: evaluate (and hand back) the weight average
         model.load_state_dict(ema.state)
+    if info.world > 1:
+        # every process is done training; only rank 0 evaluates (for as long as the test split
+        # takes), the others return now instead of waiting in a collective that times out
+        dist.barrier()
     if evaluate_at_end and info.main:
         result.update(evaluate_run(model, cfg, ann, out_dir, device, progress))
         atomic_write_json(out_dir / "results.json", result, indent=2)
-    if info.world > 1:
-        dist.barrier()
     return result
 
 
