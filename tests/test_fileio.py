@@ -14,19 +14,18 @@ import pytest
 from weaktube.fileio import atomic_path, atomic_write_json, temporaries_of
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def test_write_replaces_and_gets_the_mode_of_a_new_file(tmp_path):
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_write_replaces_and_gets_the_mode_of_a_new_file(tmp_path, umask):
     out = tmp_path / "sub" / "results.json"
-    atomic_write_json(out, {"a": 1})
-    atomic_write_json(out, {"a": 2})
+    old = os.umask(umask)
+    try:
+        atomic_write_json(out, {"a": 1})
+        atomic_write_json(out, {"a": 2})
+    finally:
+        os.umask(old)
     assert json.loads(out.read_text()) == {"a": 2}
-    # not mkstemp's owner-only 0600: what open() would have made under this umask
-    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~_umask()
+    # not mkstemp's owner-only 0600: what open() makes under the umask (0644 / 0664)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
     assert temporaries_of(out) == []
 
 

@@ -79,6 +79,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0
     log_every: int = 10  # iterations between metric lines
+    checkpoint_every: int = 0  # also save last.pt every N iterations inside an epoch (0: at
+    # epoch ends only); a killed run resumes mid-epoch, drawing the same remaining clips
     max_nonfinite: int = 20  # consecutive non-finite losses tolerated (steps skipped) before abort
     threads: int = 0  # torch CPU threads per process (0 = torch's default; with procs > 1,
     # the cores shared out)
@@ -87,6 +89,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_amp(self.amp)
+        if self.checkpoint_every < 0:
+            raise ValueError(f"train.checkpoint_every={self.checkpoint_every}: expected >= 0 "
+                             "(iterations; 0 = at epoch ends only)")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"train.ema_decay={self.ema_decay}: expected 0 <= decay < 1 "
                              "(0 = no weight average)")
@@ -193,7 +198,7 @@ def from_dict(d: dict) -> ExperimentConfig:
 
 # keys whose value does not change what a run trains (machine settings, evaluation batching)
 RUN_NEUTRAL_KEYS = frozenset({"train.device", "train.threads", "data.workers",
-                              "eval.batch_size"})
+                              "eval.batch_size", "train.checkpoint_every"})
 
 
 def flatten_config(d: dict, prefix: str = "") -> dict[str, Any]:

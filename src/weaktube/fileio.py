@@ -32,7 +32,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     try:
         yield tmp_path
         # mkstemp makes the file owner-only (0600): give it the mode any new file would get
-        tmp_path.chmod(0o666 & ~_umask())
+        with contextlib.suppress(OSError):  # a file system without modes keeps its own
+            tmp_path.chmod(0o666 & ~_umask())
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

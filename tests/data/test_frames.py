@@ -9,7 +9,7 @@ import pytest
 from weaktube.data.dataset import FrameStore
 from weaktube.data.frames import extract_frames, frame_folder
 from weaktube.data.readers import read_ucf24_pyannot
-from weaktube.data.video import read_video
+from weaktube.data.video import VideoError, read_video
 from weaktube.structures import AnnotationError, AnnotationSet
 
 
@@ -111,8 +111,27 @@ def test_preload_keeps_to_its_budget_and_says_what_to_do(two_clips, ucf24_videos
     with pytest.warns(UserWarning, match=r"1 of 2 videos .*weaktube data frames"):
         store.preload(two_clips)
     assert list(store._cache) == [two_clips.videos[0].name]
+    with pytest.warns(UserWarning, match="1 of 2 videos"):  # what is cached counts
+        store.preload(two_clips)
+    assert list(store._cache) == [two_clips.videos[0].name]
     # frame folders are never decoded ahead: nothing to warn about, nothing cached
     extract_frames(two_clips, ucf24_videos, tmp_path, ext="jpg", progress=False)
     folders = FrameStore(tmp_path, max_bytes=1)
     folders.preload(two_clips)
     assert folders._cache == {}
+
+
+def test_a_frame_of_another_size_inside_a_folder_is_named(two_clips, ucf24_videos, tmp_path):
+    """Only the first image's size is checked when a folder is opened; a clip that reads a
+    frame of another size fails naming it (its boxes would be at the wrong scale)."""
+    import cv2
+
+    v = two_clips.videos[0]
+    one = AnnotationSet(list(two_clips.classes), [v])
+    extract_frames(one, ucf24_videos, tmp_path, ext="jpg", progress=False)
+    small = frame_folder(tmp_path, v) / "00010.jpg"
+    cv2.imwrite(str(small), np.zeros((24, 32, 3), np.uint8))
+    store = FrameStore(tmp_path)
+    assert store.get(v, np.array([0, 1, 2])).shape == (3, 256, 340, 3)
+    with pytest.raises(VideoError, match=r"00010.jpg' is 32x24, the folder's first frame 340x256"):
+        store.get(v, np.array([7, 8, 9]))

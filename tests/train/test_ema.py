@@ -158,3 +158,51 @@ def test_fit_keeps_checkpoints_and_resumes_the_average(tmp_path, monkeypatch):
     differs = [k for k, v in whole["model"].items()
                if v.is_floating_point() and not torch.equal(v, whole["ema"]["state"][k])]
     assert differs  # the average is not the last weights
+
+
+def test_a_run_killed_inside_an_epoch_resumes_there(tmp_path, monkeypatch):
+    """``train.checkpoint_every``: killed after a checkpoint in the middle of epoch 1, the run
+    resumes at that batch and ends exactly as an uninterrupted run (weights, average, log)."""
+    from tests.train.test_engine import RECIPE, TINY
+    from weaktube.data.synthetic import SynthConfig, generate
+    from weaktube.demo import demo_config
+    from weaktube.train.engine import fit
+
+    data = tmp_path / "data"
+    generate(SynthConfig(**TINY), seed=5, out_dir=data, progress=False)
+    cfg = apply_overrides(demo_config(data), RECIPE)  # 4 batches per epoch
+    cfg = apply_overrides(cfg, {"train": {"ema_decay": 0.9, "epochs": 2}})
+    fit(cfg, tmp_path / "whole", progress=False, evaluate_at_end=False)
+    import weaktube.train.engine as engine
+
+    save, saved = engine.save_checkpoint, []
+
+    def save_then_die(path, state):  # killed right after the checkpoint at iteration 6
+        save(path, state)
+        saved.append((state["epoch"], state["batches_done"], state["iteration"]))
+        if state["iteration"] == 6:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "save_checkpoint", save_then_die)
+    every3 = apply_overrides(cfg, {"train": {"checkpoint_every": 3}})
+    with pytest.raises(KeyboardInterrupt):
+        fit(every3, tmp_path / "split", progress=False, evaluate_at_end=False)
+    # iteration 3 inside epoch 0, epoch 0's end (4), iteration 6 = batch 2 of epoch 1
+    assert saved == [(-1, 3, 3), (0, 0, 4), (0, 2, 6)]
+    monkeypatch.setattr(engine, "save_checkpoint", save)
+    fit(every3, tmp_path / "split", progress=False, evaluate_at_end=False)
+    whole = load_checkpoint(tmp_path / "whole" / "last.pt")
+    split = load_checkpoint(tmp_path / "split" / "last.pt")
+    assert split["iteration"] == whole["iteration"] == 8 and split["batches_done"] == 0
+    for k, v in whole["model"].items():
+        torch.testing.assert_close(split["model"][k], v, rtol=0, atol=0)
+    for k, v in whole["ema"]["state"].items():
+        torch.testing.assert_close(split["ema"]["state"][k], v, rtol=0, atol=0)
+
+    def logged(run):
+        lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        return [(x["iteration"], x["loss"]) for x in lines if "iteration" in x]
+
+    assert logged(tmp_path / "split") == logged(tmp_path / "whole")
+    # checkpoint_every changes nothing that is trained: no configuration change to note
+    assert not (tmp_path / "split" / "resumes.jsonl").exists()

@@ -353,3 +353,23 @@ def test_too_many_keyframes_for_the_sampler_name_the_field(tmp_path, monkeypatch
         engine.fit(cfg, tmp_path / "run", progress=False, evaluate_at_end=False)
     cfg = apply_overrides(cfg, {"data": {"keyframe_every": 4}})
     engine.fit(cfg, tmp_path / "run", progress=False, evaluate_at_end=False)  # ~33: trains
+
+
+def test_a_missing_test_video_fails_before_training(tmp_path):
+    """The end-of-training evaluation needs the test videos: one that is missing is named
+    before any training, not after it."""
+    from weaktube.data.synthetic import SynthConfig, generate
+    from weaktube.data.video import VideoError
+    from weaktube.demo import demo_config
+    from weaktube.structures import AnnotationSet
+    from weaktube.train.engine import fit
+
+    data = tmp_path / "data"
+    generate(SynthConfig(**TINY), seed=3, out_dir=data, progress=False)
+    test = AnnotationSet.load(data / "source.json").split("test").videos[0]
+    next((data / "videos").glob(f"{test.name}.*")).unlink()
+    cfg = apply_overrides(demo_config(data), RECIPE)
+    with pytest.raises(VideoError, match=f"video {test.name!r}: not found"):
+        fit(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "last.pt").exists()
+    fit(cfg, tmp_path / "run", progress=False, evaluate_at_end=False)  # trains without it

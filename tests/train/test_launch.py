@@ -61,7 +61,7 @@ def test_two_processes_train_together_and_resume(data, tmp_path):
     assert again["iterations"] == 3 * 4 and [h["epoch"] for h in again["history"]] == [0, 1, 2]
     # the schedule changed where it resumed: said, and kept on record next to the new config
     notes = [json.loads(x) for x in (run / "resumes.jsonl").read_text().splitlines()]
-    assert notes == [{"after_epoch": 1, "changed": {"train.epochs": [2, 3]}}]
+    assert notes == [{"after_epoch": 1, "batches_done": 0, "changed": {"train.epochs": [2, 3]}}]
 
     # the target stage (gradients averaged by hand: its loss calls the sub-forwards) from it
     weak = apply_overrides(cfg, {"data": {"annotations": str(data / "target_weak.json")},

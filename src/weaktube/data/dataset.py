@@ -73,7 +73,8 @@ class FrameStore:
         self.max_bytes = max_bytes
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._bytes = 0
-        self._files: dict[str, list[Path] | None] = {}  # frame folders' images; None: a file
+        # frame folders: their images and size (W, H); None: a video file
+        self._files: dict[str, tuple[list[Path], tuple[int, int]] | None] = {}
 
     def video(self, record: VideoRecord) -> np.ndarray:
         """All frames of ``record``: ``[num_frames, H, W, 3]`` uint8 RGB."""
@@ -89,9 +90,9 @@ class FrameStore:
             self._bytes -= old.nbytes
         return arr
 
-    def frame_files(self, record: VideoRecord) -> list[Path] | None:
-        """The checked images of a frame-folder record (None for a video file), looked up
-        once per video."""
+    def frame_files(self, record: VideoRecord) -> tuple[list[Path], tuple[int, int]] | None:
+        """The checked images of a frame-folder record and their size (W, H); None for a
+        video file. Looked up once per video."""
         if record.name not in self._files:
             self._files[record.name] = record_frame_files(self.root, record)
         return self._files[record.name]
@@ -104,9 +105,10 @@ class FrameStore:
         return arr if arr is not None else iter_record_frames(self.root, record)
 
     def get(self, record: VideoRecord, indices: np.ndarray) -> np.ndarray:
-        files = self.frame_files(record)
-        if files is not None:
-            return read_frame_files(files, indices)
+        folder = self.frame_files(record)
+        if folder is not None:
+            files, size = folder
+            return read_frame_files(files, indices, size)
         return self.video(record)[indices]
 
     def preload(self, ann: AnnotationSet, progress: bool = False) -> None:
@@ -114,12 +116,12 @@ class FrameStore:
         that fit into ``max_bytes`` (before DataLoader workers fork, so they share the pages).
         When the files do not fit, the others are decoded when a clip needs them (a whole
         video per clip after eviction): a warning says so and how to avoid it."""
-        budget, over = self.max_bytes, []
+        budget, over = self.max_bytes - self._bytes, []  # what is cached already stays
         for v in ann.videos:
             find_video(self.root, v.name, v.path)  # fail early with the video's name
         for v in tqdm(ann.videos, desc="decode", unit="video", disable=not progress):
-            if self.frame_files(v) is not None:
-                continue  # read per clip
+            if self.frame_files(v) is not None or v.name in self._cache:
+                continue  # read per clip, or decoded already
             need = v.num_frames * v.width * v.height * 3  # 0 when the size is unknown
             if need > budget:
                 over.append(v.name)
@@ -128,7 +130,7 @@ class FrameStore:
         if over:
             warnings.warn(
                 f"{len(over)} of {len(ann.videos)} videos under {str(self.root)!r} (first: "
-                f"{over[0]!r}) do not fit the {self.max_bytes / 2**30:.0f} GiB frame cache "
+                f"{over[0]!r}) do not fit the {self.max_bytes / 2**30:.1f} GiB frame cache "
                 "and are decoded whole whenever a clip needs them: extract frames once with "
                 "`weaktube data frames` and train on the frame folders", stacklevel=2)
 

@@ -55,8 +55,9 @@ def extract_video(videos_root: str | os.PathLike, video: VideoRecord,
         raise ValueError(f"JPEG quality {quality}: expected 1..100")
     dest = frame_folder(out_root, video)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for stale in dest.parent.glob(f".{dest.name}.tmp-*"):  # of a run killed mid-video
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext == "jpg" else []
     digits = max(5, len(str(video.num_frames)))

@@ -187,27 +187,33 @@ def iter_record_frames(root: str | os.PathLike, video: VideoRecord) -> Iterator[
     check_record_geometry(video, path, num_frames=n)
 
 
-def record_frame_files(root: str | os.PathLike, video: VideoRecord) -> list[Path] | None:
-    """The image files of a record whose frames are a folder (checked: one per annotated
-    frame, the first of the annotated size); None when the record is a video file."""
+def record_frame_files(root: str | os.PathLike, video: VideoRecord
+                       ) -> tuple[list[Path], tuple[int, int]] | None:
+    """The image files of a record whose frames are a folder and their size (W, H), checked:
+    one image per annotated frame, the first of the annotated size; None when the record is a
+    video file."""
     path = find_video(root, video.name, video.path)
     if not path.is_dir():
         return None
     files = _frame_files(path)
     first = _imread(files[0])
-    check_record_geometry(video, path, len(files), (first.shape[1], first.shape[0]))
-    return files
+    size = (first.shape[1], first.shape[0])
+    check_record_geometry(video, path, len(files), size)
+    return files, size
 
 
-def read_frame_files(files: list[Path], indices: np.ndarray) -> np.ndarray:
+def read_frame_files(files: list[Path], indices: np.ndarray, size: tuple[int, int]
+                     ) -> np.ndarray:
     """``[len(indices), H, W, 3]`` uint8 RGB: only the images ``indices`` names (0-based),
-    each decoded once however often it repeats."""
+    each decoded once however often it repeats; every one must be ``size`` (W, H) — the
+    folder's first frame's, which the annotation's boxes are in (:class:`VideoError` naming
+    the image otherwise)."""
     uniq, inverse = np.unique(np.asarray(indices), return_inverse=True)
     imgs = [_imread(files[i]) for i in uniq]
     for i, img in zip(uniq, imgs, strict=True):
-        if img.shape != imgs[0].shape:
-            raise VideoError(f"frame {str(files[i])!r} is {img.shape[1]}x{img.shape[0]}, "
-                             f"{files[uniq[0]].name} {imgs[0].shape[1]}x{imgs[0].shape[0]}")
+        if (img.shape[1], img.shape[0]) != size:
+            raise VideoError(f"frame {str(files[i])!r} is {img.shape[1]}x{img.shape[0]}, the "
+                             f"folder's first frame {size[0]}x{size[1]}")
     return np.stack(imgs)[inverse.reshape(-1)]
 
 

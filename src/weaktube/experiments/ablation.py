@@ -735,7 +735,7 @@ def write_pseudo_labels(checkpoint: Path, spec: RunSpec, cfg: ExperimentConfig, 
     t0 = time.perf_counter()
     weak = AnnotationSet.load(spec.annotations)
     split = cfg.data.train_split
-    store = FrameStore(cfg.data.videos)  # one decoder cache for detection and tightening
+    store = FrameStore(cfg.data.videos)  # detection streams; tightening decodes into it
     dets = detect_checkpoint(checkpoint, weak.split(split).videos, store,
                              device=resolve_device(cfg.train.device),
                              batch_size=cfg.eval.batch_size, progress=progress)

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from weaktube.config import ExperimentConfig, config_differences, flatten_config, to_dict
 from weaktube.data.dataset import ClipDataset, FrameStore, collate_clips, keyframe_index
+from weaktube.data.video import find_video
 from weaktube.fileio import append_jsonl, atomic_write_json, atomic_write_text, temporaries_of
 from weaktube.infer.detect import detect_videos
 from weaktube.losses.detection import clip_loss, total, yolo_loss
@@ -174,14 +175,19 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
                     log_path: Path | None, iteration: int = 0, scaler=None,
                     progress: bool = True, sync_grads: bool = False,
                     ema: ModelEma | None = None,
-                    amp: bool | None = None) -> tuple[int, dict[str, float]]:
+                    amp: bool | None = None,
+                    checkpoint: Callable[[int, int], None] | None = None,
+                    ) -> tuple[int, dict[str, float]]:
     """One pass over ``loader``. Returns the new global iteration and the epoch's mean terms.
 
     ``amp``: autocast or not (``None``: ``cfg.train.amp`` resolved for ``device``, see
     :func:`~weaktube.train.precision.resolve_amp`).
     ``ema``: updated from the model's weights after every optimiser step.
     ``sync_grads``: average the gradients over the processes by hand after each backward (for a
-    ``loss_fn`` that bypasses the DDP wrapper's forward; see :func:`average_gradients`)."""
+    ``loss_fn`` that bypasses the DDP wrapper's forward; see :func:`average_gradients`).
+    ``checkpoint(iteration, batches)``: called after every ``train.checkpoint_every``-th
+    optimiser step inside the pass (not after its last batch), ``batches`` = the batches of
+    ``loader`` consumed so far, skipped ones included."""
     model.train()
     core = model.module if isinstance(model, DistributedDataParallel) else model
     tc = cfg.train
@@ -191,7 +197,8 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
     use_amp = resolve_amp(tc.amp, device) if amp is None else amp
     bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not progress,
                dynamic_ncols=True)
-    for batch in bar:
+    num_batches = len(loader) if hasattr(loader, "__len__") else None
+    for consumed, batch in enumerate(bar, 1):
         batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
                  for k, v in batch.items()}
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_amp):
@@ -261,6 +268,9 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
                     "grad_norm": round(float(grad_norm), 4),
                     **{k: round(float(v.detach()), 5) for k, v in terms.items()},
                     "lr": [g["lr"] for g in optimizer.param_groups], "clips_per_s": rate})
+        if (checkpoint is not None and tc.checkpoint_every > 0
+                and iteration % tc.checkpoint_every == 0 and consumed != num_batches):
+            checkpoint(iteration, consumed)
     means = {k: v / max(steps, 1) for k, v in sums.items()}  # grad_norm included
     means["clips_per_s"] = seen / max(time.perf_counter() - t0, 1e-9)
     means["skipped_steps"] = skipped  # non-finite loss or gradients (the GradScaler's too)
@@ -430,9 +440,20 @@ def make_optimizer(model: Detector, cfg: ExperimentConfig) -> torch.optim.Optimi
 
 MAX_SAMPLER_CATEGORIES = 1 << 24  # torch.multinomial draws from at most 2**24 weights
 
+def check_sampler_size(num_keyframes: int, cfg: ExperimentConfig) -> None:
+    """torch.multinomial draws from at most 2**24 weights: more keyframes than that end with
+    the field to change named, not torch's message."""
+    if num_keyframes > MAX_SAMPLER_CATEGORIES:
+        raise ValueError(
+            f"{cfg.data.annotations}: {num_keyframes} candidate keyframes in the "
+            f"{cfg.data.train_split!r} split, more than the sampler draws from "
+            f"({MAX_SAMPLER_CATEGORIES}); raise data.keyframe_every (now "
+            f"{cfg.data.keyframe_every})")
+
+
 def note_resume(out_dir: Path, ckpt: dict, cfg: ExperimentConfig) -> None:
-    """A run resumed from ``out_dir/last.pt``: drop the log lines of the epoch that was cut
-    short (it is trained again), and when the configuration changed since the checkpoint (a
+    """A run resumed from ``out_dir/last.pt``: drop the log lines written after the checkpoint
+    (that part is trained again), and when the configuration changed since the checkpoint (a
     longer schedule, another lr, ...) warn and record the change in ``resumes.jsonl`` before
     ``config.json`` is overwritten. ``train.epochs`` or ``clips_per_epoch`` changed rebuild
     the lr schedule for the new length: the lr jumps where the run resumes."""
@@ -444,19 +465,20 @@ def note_resume(out_dir: Path, ckpt: dict, cfg: ExperimentConfig) -> None:
                 record = json.loads(line)
             except json.JSONDecodeError:  # a line cut by the kill
                 break
+            if record.get("iteration", -1) > ckpt["iteration"] or record.get(
+                    "epoch_end", -1) > ckpt["epoch"]:
+                break  # the log is in order: everything from here on is after the checkpoint
             kept.append(line)
-            if record.get("epoch_end") == ckpt["epoch"]:
-                break
         atomic_write_text(log, "".join(kept))
+    where = {"after_epoch": ckpt["epoch"], "batches_done": int(ckpt.get("batches_done", 0))}
     old, new = flatten_config(ckpt.get("config", {})), flatten_config(to_dict(cfg))
     changed = {k: [old.get(k), new[k]] for k in config_differences(
         ckpt.get("config", {}), to_dict(cfg), ignore_prefixes=("train.init", "eval."))}
     if changed:
-        warnings.warn(f"{out_dir / 'last.pt'}: resuming after epoch {ckpt['epoch']} with a "
-                      f"changed configuration {changed} (old, new); recorded in "
-                      f"{out_dir / 'resumes.jsonl'}", stacklevel=3)
-        append_jsonl(out_dir / "resumes.jsonl", {"after_epoch": ckpt["epoch"],
-                                                 "changed": changed})
+        warnings.warn(f"{out_dir / 'last.pt'}: resuming at epoch {ckpt['epoch'] + 1}, batch "
+                      f"{where['batches_done']} with a changed configuration {changed} (old, "
+                      f"new); recorded in {out_dir / 'resumes.jsonl'}", stacklevel=3)
+        append_jsonl(out_dir / "resumes.jsonl", {**where, "changed": changed})
 
 
 def make_scheduler(optimizer, total_iters: int, warmup: int):
@@ -511,6 +533,9 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
             print(f"target stage: {boxed_now} of {len(train_ann.videos)} train videos keep "
                   "their boxes (weak.use_boxes), the others learn from their segments")
 
+    if evaluate_at_end and info.main:  # the test videos are found now, not after training
+        for v in ann.split(cfg.data.test_split).videos:
+            find_video(cfg.data.videos, v.name, v.path)
     last = out_dir / "last.pt"
     if info.main:  # a run killed while saving left its partial checkpoint file behind
         for stale in temporaries_of(last):
@@ -532,9 +557,10 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
     model = model.to(device)
     anchors = model.anchors
     store = FrameStore(cfg.data.videos)
-    store.preload(train_ann, progress=progress and info.main)
     dataset, weights = training_clips(train_ann, store, cfg, dcfg, seed=tc.seed,
                                       with_pixels=tc.stage == "target")
+    check_sampler_size(len(weights), cfg)  # before minutes of decoding
+    store.preload(train_ann, progress=progress and info.main)
     datasets = [dataset]
     if tc.stage == "target" and cfg.weak.replay_fraction > 0:
         replay, replay_weights = replay_clips(cfg, dcfg, store)
@@ -559,7 +585,7 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
                       f"{ckpt['autocast']}, resuming with autocast {use_amp} "
                       f"(train.amp={tc.amp!r} on {device.type})", stacklevel=2)
     scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
-    start_epoch, iteration, history, t_train = 0, 0, [], 0.0
+    start_epoch, iteration, history, t_train, resume_batches = 0, 0, [], 0.0, 0
     if ckpt:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -568,6 +594,7 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
             scaler.load_state_dict(ckpt["scaler"])  # the loss scale where the run stopped
         start_epoch, iteration = ckpt["epoch"] + 1, ckpt["iteration"]
         history, t_train = list(ckpt.get("history", [])), float(ckpt.get("train_seconds", 0.0))
+        resume_batches = int(ckpt.get("batches_done", 0))  # inside epoch start_epoch
         if info.main:
             note_resume(out_dir, ckpt, cfg)
     if info.world > 1:  # every process starts from rank 0's weights
@@ -604,40 +631,50 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
             return weak_loss(m, batch)
         return source_loss(m, batch, cfg, anchors, num_classes)
 
+    def checkpoint_state(epoch_done: int, batches_done: int, it: int, seconds: float) -> dict:
+        """Everything a resumed run needs: ``epoch_done`` the last complete epoch (-1: none),
+        ``batches_done`` of the next one already trained, ``it`` the global iteration."""
+        return {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "epoch": epoch_done,
+            "batches_done": batches_done, "iteration": it,
+            "config": to_dict(cfg), "detector": dcfg.to_dict(),
+            "classes": list(ann.classes), "autocast": use_amp,
+            "history": history, "train_seconds": round(seconds, 3),
+            **({"scaler": scaler.state_dict()} if scaler is not None else {}),
+            **({"ema": ema.state_dict()} if ema is not None else {}),
+            **({"weak": weak_loss.state_dict()} if weak_loss is not None else {})}
+
     for epoch in range(start_epoch, tc.epochs):
         for ds in datasets:
             ds.set_epoch(epoch)
         gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch * 101 + info.rank)
-        if len(weights) > MAX_SAMPLER_CATEGORIES:  # torch.multinomial's limit
-            raise ValueError(
-                f"{cfg.data.annotations}: {len(weights)} candidate keyframes in the "
-                f"{cfg.data.train_split!r} split, more than the sampler draws from "
-                f"({MAX_SAMPLER_CATEGORIES}); raise data.keyframe_every (now "
-                f"{cfg.data.keyframe_every})")
+        check_sampler_size(len(weights), cfg)  # with the replay's keyframes
         sampler = torch.utils.data.WeightedRandomSampler(weights, per_rank, replacement=True,
                                                          generator=gen)
+        order = list(sampler)  # [per_rank] this epoch's draws (one multinomial, as iterating)
+        done = resume_batches if epoch == start_epoch else 0  # batches a killed run trained
         loader = torch.utils.data.DataLoader(
-            dataset, batch_size=tc.batch_size, sampler=sampler, drop_last=True,
-            num_workers=workers, collate_fn=collate_clips,
+            dataset, batch_size=tc.batch_size, sampler=order[done * tc.batch_size:],
+            drop_last=True, num_workers=workers, collate_fn=collate_clips,
             persistent_workers=False, pin_memory=device.type == "cuda")
         t0 = time.perf_counter()
+
+        def save_within(it: int, batches: int, epoch: int = epoch, done: int = done,
+                        t0: float = t0, before: float = t_train) -> None:
+            if info.main:
+                save_checkpoint(last, checkpoint_state(epoch - 1, done + batches, it,
+                                                       before + time.perf_counter() - t0))
+
         iteration, means = train_one_epoch(train_model, loss_fn, loader, optimizer, scheduler,
                                            device, epoch, cfg, log_path, iteration, scaler,
                                            progress and info.main, sync_grads=sync_by_hand,
-                                           ema=ema, amp=use_amp)
+                                           ema=ema, amp=use_amp, checkpoint=save_within)
         t_train += time.perf_counter() - t0
         history.append({"epoch": epoch, **means})
         if info.main:
             append_jsonl(out_dir / "metrics.jsonl", {"epoch_end": epoch, **means})
-            save_checkpoint(last, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch, "iteration": iteration,
-                "config": to_dict(cfg), "detector": dcfg.to_dict(),
-                "classes": list(ann.classes), "autocast": use_amp,
-                "history": history, "train_seconds": round(t_train, 1),
-                **({"scaler": scaler.state_dict()} if scaler is not None else {}),
-                **({"ema": ema.state_dict()} if ema is not None else {}),
-                **({"weak": weak_loss.state_dict()} if weak_loss is not None else {})})
+            save_checkpoint(last, checkpoint_state(epoch, 0, iteration, t_train))
     if weak_loss is not None:
         weak_loss.close()
     result = {"train_seconds": round(t_train, 1), "epochs": tc.epochs, "iterations": iteration,
