@@ -54,7 +54,7 @@ def sweep(ckpt: dict, ann: AnnotationSet, store: FrameStore, votes: list[float],
                                   for v in ann.videos])
         d = diagnose(ann, dets)
         rows.append({"class_vote_iou": vote, "class_window_s": window,
-                     "frame_mAP@0.5": frame_ap(ann, dets).mean_ap * 100.0,
+                     "frame_mAP@0.5": frame_ap(ann, dets, keyframe_stride=stride).mean_ap * 100.0,
                      "class_agnostic_frame_AP@0.5": d["class_agnostic_frame_AP@0.5"],
                      "class_accuracy_on_localised": d["class_accuracy_on_localised"]})
     return rows

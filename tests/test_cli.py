@@ -58,7 +58,7 @@ def test_data_check_ok_and_errors(tmp_path, capsys):
 
 def test_evaluate_json_last_line(tmp_path, capsys):
     gt = _write(tmp_path / "gt.json", GOOD)
-    dets = _write(tmp_path / "d.json", {"detections": [
+    dets = _write(tmp_path / "d.json", {"format": "weaktube/detections@1", "detections": [
         {"video": "v1", "frame": 1, "label": 0, "score": 0.9, "box": [1, 1, 10, 10]},
         {"video": "v1", "frame": 2, "label": 0, "score": 0.8, "box": [2, 2, 11, 11]},
         {"video": "v1", "frame": 3, "label": 0, "score": 0.7, "box": [2, 2, 11, 11]}]})

@@ -90,7 +90,8 @@ def test_detections_roundtrip(tmp_path):
     back = Detections.load(tmp_path / "d.json")
     assert back.videos.tolist() == ["a", "b"] and back.frames.tolist() == [0, 3]
     np.testing.assert_allclose(back.boxes, d.boxes)
-    (tmp_path / "bad.json").write_text('{"detections": [{"video": "a", "frame": 1}]}')
+    (tmp_path / "bad.json").write_text('{"format": "weaktube/detections@1", '
+                                       '"detections": [{"video": "a", "frame": 1}]}')
     with pytest.raises(AnnotationError, match="detection 0"):
         Detections.load(tmp_path / "bad.json")
 

@@ -192,10 +192,10 @@ def cmd_detect(a: argparse.Namespace) -> int:
         fps = video_fps
     else:
         fps = {v.name: v.fps for v in ann.videos}
-    # a tube survives 3 missed keyframes (3 frames at stride 1)
-    link = LinkConfig(method=a.link, fill_gaps=not a.no_fill_gaps,
-                      max_gap=4 * a.keyframe_stride - 1)
-    tubes, segments = tubes_and_segments(dets, dcfg.num_classes, fps, link)
+    # a tube survives 3 missed keyframes (max_gap counts keyframes: 4n - 1 frames at stride n)
+    link = LinkConfig(method=a.link, fill_gaps=not a.no_fill_gaps)
+    tubes, segments = tubes_and_segments(dets, dcfg.num_classes, fps, link,
+                                         keyframe_stride=a.keyframe_stride)
     out = Path(a.out)
     tubes_path = a.tubes or out.with_name(out.stem + ".tubes.json")
     segments_path = a.segments or out.with_name(out.stem + ".segments.json")
@@ -235,7 +235,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if a.segments:
         from weaktube.structures import SegmentPredictions
         kwargs["segments"] = SegmentPredictions.load(a.segments)
-    report = evaluate_all(gt, detections=dets, protocol=a.protocol, **kwargs)
+    report = evaluate_all(gt, detections=dets, protocol=a.protocol,
+                          keyframe_stride=a.keyframe_stride, **kwargs)
     print(format_per_class_table(per_class_rows(report)))
     for key, val in report.metrics.items():
         print(f"{key:<28} {val:6.2f}")
@@ -430,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--tubes")
     v.add_argument("--segments")
     v.add_argument("--protocol", choices=["act", "yowo"], default="act")
+    v.add_argument("--keyframe-stride", type=int, default=1,
+                   help="the --keyframe-stride the detections were made with: frame-mAP is "
+                        "scored on those keyframes only (every n-th frame and the last)")
     v.add_argument("--out", help="also write the full report (per class, counts) as JSON")
     v.add_argument("--pr-curves", metavar="DIR", help="write per-class PR curves as PNG")
     v.add_argument("--json", action="store_true", help="last stdout line: {\"metrics\": ...}")

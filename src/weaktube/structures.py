@@ -26,6 +26,20 @@ import numpy as np
 
 from weaktube.fileio import atomic_write_json
 
+
+def keyframe_indices(num_frames: int, keyframe_stride: int) -> np.ndarray:
+    """``[T']`` 0-based keyframes: every ``keyframe_stride``-th frame from 0, and the last frame
+    (so that the end of a video always has detections). The frames ``weaktube detect`` runs
+    the network on, and the frames frame-mAP is scored on when detections were made with a
+    stride (``weaktube.evaluate.frame_ap``)."""
+    if keyframe_stride < 1:
+        raise ValueError(f"keyframe_stride must be >= 1, got {keyframe_stride}")
+    keys = np.arange(0, num_frames, keyframe_stride)
+    if num_frames and keys[-1] != num_frames - 1:
+        keys = np.append(keys, num_frames - 1)
+    return keys
+
+
 ANNOTATIONS_FORMAT = "weaktube/annotations@1"
 DETECTIONS_FORMAT = "weaktube/detections@1"
 TUBES_FORMAT = "weaktube/tubes@1"
@@ -49,6 +63,7 @@ class AnnotationError(ValueError):
         video: str | None = None,
         tube: int | None = None,
         segment: int | None = None,
+        detection: int | None = None,
         frame: int | None = None,
         field: str | None = None,
     ) -> None:
@@ -61,6 +76,8 @@ class AnnotationError(ValueError):
             where.append(f"tube {tube}")
         if segment is not None:
             where.append(f"segment {segment}")
+        if detection is not None:
+            where.append(f"detection {detection}")
         if frame is not None:
             where.append(f"frame {frame}")
         if field is not None:
@@ -457,6 +474,11 @@ class Detections:
     def __len__(self) -> int:
         return len(self.scores)
 
+    def select(self, index: np.ndarray) -> Detections:
+        """The detections at ``index`` ([D'] ints or a [D] bool mask), in that order."""
+        return Detections(self.videos[index], self.frames[index], self.labels[index],
+                          self.scores[index], self.boxes[index])
+
     @classmethod
     def empty(cls) -> Detections:
         return cls(np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0, np.int64),
@@ -472,8 +494,8 @@ class Detections:
 
     def to_dict(self) -> dict:
         return {"format": DETECTIONS_FORMAT, "detections": [
-            {"video": str(v), "frame": int(f), "label": int(c), "score": round(float(s), 5),
-             "box": [round(float(x), 2) for x in b]}
+            {"video": str(v), "frame": int(f), "label": int(c), "score": exact(s),
+             "box": [exact(x) for x in b]}
             for v, f, c, s, b in zip(self.videos, self.frames, self.labels, self.scores,
                                      self.boxes)]}
 
@@ -482,35 +504,36 @@ class Detections:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Detections:
-        data = _read_json(path)
-        if not isinstance(data, dict) or not isinstance(data.get("detections"), list):
-            raise AnnotationError("expected an object with a 'detections' list", file=path,
-                                  field="detections")
-        fmt = data.get("format", DETECTIONS_FORMAT)
-        if fmt != DETECTIONS_FORMAT:
-            raise AnnotationError(f"expected format {DETECTIONS_FORMAT!r}, got {fmt!r}",
-                                  file=path, field="format")
-        rows = data["detections"]
+        """Read a ``weaktube/detections@1`` file; any problem raises :class:`AnnotationError`
+        naming the detection, video and field. Scores and boxes load as float64 (the file
+        holds the shortest decimals that give back the saved values, so rankings and ties are
+        those of the run that wrote it)."""
+        rows = _pred_rows(path, "detections", DETECTIONS_FORMAT)
         n = len(rows)
         videos = np.empty(n, object)
         frames = np.zeros(n, np.int64)
         labels = np.zeros(n, np.int64)
-        scores = np.zeros(n, np.float32)
-        boxes = np.zeros((n, 4), np.float32)
+        scores = np.zeros(n, np.float64)
+        boxes = np.zeros((n, 4), np.float64)
         for i, r in enumerate(rows):
-            try:
-                videos[i] = str(r["video"])
-                frames[i] = int(r["frame"])
-                labels[i] = int(r["label"])
-                scores[i] = float(r["score"])
-                boxes[i] = r["box"]
-            except (KeyError, TypeError, ValueError) as e:
-                raise AnnotationError(f"detection {i} is malformed ({e!r})", file=path,
-                                      field="detections") from None
+            w: dict[str, Any] = {"file": path, "detection": i}
+            videos[i] = _pred_value(r, "video", str, **w)
+            w["video"] = videos[i]
+            frames[i] = _pred_value(r, "frame", int, **w)
+            labels[i] = _pred_value(r, "label", int, **w)
+            scores[i] = _pred_value(r, "score", float, **w)
             if frames[i] < 0:
-                raise AnnotationError(f"detection {i} has a negative frame", file=path,
-                                      video=videos[i], frame=int(frames[i]), field="frame")
+                raise AnnotationError(f"must be >= 0, got {frames[i]}", field="frame", **w)
+            if labels[i] < 0:
+                raise AnnotationError(f"must be >= 0, got {labels[i]}", field="label", **w)
+            boxes[i] = _pred_boxes(r, "box", **w)[0]
         return cls(videos, frames, labels, scores, boxes)
+
+
+def exact(x: Any) -> float:
+    """A number for JSON that reads back as the same value of its own type: the shortest
+    decimal that round-trips a float32 (numpy's ``str``) or a float64 (Python's ``repr``)."""
+    return float(str(x)) if isinstance(x, np.floating) else float(x)
 
 
 # -------------------------------------------------------------------------- tube predictions
@@ -526,6 +549,29 @@ def _pred_rows(path: str | os.PathLike, key: str, fmt: str) -> list:
     if not isinstance(rows, list):
         raise AnnotationError(f"expected a list under {key!r}", file=path, field=key)
     return rows
+
+
+def _pred_boxes(row: dict, key: str, first_frame: int | None = None, **where) -> np.ndarray:
+    """``row[key]``: one box ``[x1, y1, x2, y2]`` (``first_frame`` None) or a non-empty list of
+    them, one per frame from ``first_frame`` -> ``[T, 4]`` float64, each finite with
+    ``x1 <= x2`` and ``y1 <= y2``."""
+    raw = row.get(key)
+    try:
+        b = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        b = np.zeros((0, 3))
+    single = first_frame is None
+    b = b.reshape(1, -1) if single and b.ndim == 1 else b
+    if not isinstance(raw, list) or b.ndim != 2 or b.shape[1] != 4 or len(b) == 0:
+        want = "[x1, y1, x2, y2]" if single else "a non-empty list of [x1, y1, x2, y2]"
+        raise AnnotationError(f"must be {want}", field=key, **where)
+    bad = ~np.isfinite(b).all(axis=1) | (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
+    if bad.any():
+        j = int(np.argmax(bad))
+        frame = {} if single else {"frame": first_frame + j}
+        raise AnnotationError(f"box must be finite with x1 <= x2, y1 <= y2: {b[j].tolist()}",
+                              field=key, **frame, **where)
+    return b
 
 
 def _pred_value(row: Any, key: str, kind: type, **where) -> Any:
@@ -579,8 +625,8 @@ class TubePredictions:
 
     def to_dict(self) -> dict:
         return {"format": TUBES_FORMAT, "tubes": [
-            {"video": str(v), "label": int(c), "score": round(float(s), 6),
-             "start_frame": int(f), "boxes": [[round(float(x), 2) for x in b] for b in bx]}
+            {"video": str(v), "label": int(c), "score": exact(s),
+             "start_frame": int(f), "boxes": [[exact(x) for x in b] for b in bx]}
             for v, c, s, f, bx in zip(self.videos, self.labels, self.scores, self.start_frames,
                                       self.boxes, strict=True)]}
 
@@ -608,21 +654,7 @@ class TubePredictions:
                 raise AnnotationError(f"must be >= 0, got {labels[i]}", field="label", **w)
             if starts[i] < 0:
                 raise AnnotationError(f"must be >= 0, got {starts[i]}", field="start_frame", **w)
-            raw = r.get("boxes")
-            try:
-                b = np.asarray(raw, dtype=np.float64)
-            except (TypeError, ValueError):
-                b = np.zeros((0, 3))
-            if not isinstance(raw, list) or b.ndim != 2 or b.shape[1] != 4 or len(b) == 0:
-                raise AnnotationError("must be a non-empty list of [x1, y1, x2, y2]",
-                                      field="boxes", **w)
-            bad = ~np.isfinite(b).all(axis=1) | (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
-            if bad.any():
-                j = int(np.argmax(bad))
-                raise AnnotationError(f"box must be finite with x1 <= x2, y1 <= y2: "
-                                      f"{b[j].tolist()}", field="boxes",
-                                      frame=int(starts[i]) + j, **w)
-            boxes.append(b)
+            boxes.append(_pred_boxes(r, "boxes", first_frame=int(starts[i]), **w))
         return cls(videos, labels, scores, starts, boxes)
 
 
@@ -651,8 +683,8 @@ class SegmentPredictions:
 
     def to_dict(self) -> dict:
         return {"format": SEGMENTS_FORMAT, "segments": [
-            {"video": str(v), "label": int(c), "score": round(float(s), 6),
-             "start": round(float(a), 4), "end": round(float(b), 4)}
+            {"video": str(v), "label": int(c), "score": exact(s),
+             "start": exact(a), "end": exact(b)}
             for v, c, s, a, b in zip(self.videos, self.labels, self.scores, self.starts,
                                      self.ends, strict=True)]}
 

@@ -174,3 +174,33 @@ def test_matches_loop_reference(seed, proto, thr):
 def test_act_protocol_fields():
     assert ACT_PROTOCOL.plus_one and ACT_PROTOCOL.score_unannotated_frames
     assert ACT_PROTOCOL.best_unmatched and not ACT_PROTOCOL.interpolated_ap
+
+
+@pytest.mark.parametrize("stride", [2, 4, 8])
+def test_detections_at_a_keyframe_stride_are_scored_on_the_keyframes(stride):
+    """A perfect detector run on every n-th frame (and the last) scores 100 % once only the
+    keyframes count; scored on every frame it got ~1/n (the frames it never ran on missed)."""
+    from weaktube.structures import keyframe_indices
+
+    gt = annotations(video("a", [tube(0, 0, BOX, 23)], num_frames=23),
+                     video("b", [tube(1, 3, FAR, 10)], num_frames=30))
+    rows = [("a", int(f), 0, 0.9, BOX) for f in keyframe_indices(23, stride)]
+    rows += [("b", int(f), 1, 0.8, FAR) for f in keyframe_indices(30, stride) if 3 <= f < 13]
+    rows += [("b", 5, 1, 0.7, FAR)] if stride > 1 and 5 % stride else []  # not a keyframe
+    det = detections(rows)
+    on_keys = frame_ap(gt, det, 0.5, "act", keyframe_stride=stride)
+    assert aps(on_keys)[:2] == [pytest.approx(1.0), pytest.approx(1.0)]
+    assert on_keys.ignored["not_a_keyframe"] == (1 if stride > 1 and 5 % stride else 0)
+    every = frame_ap(gt, det, 0.5, "act")
+    assert every.classes[0].ap < 0.6 and every.classes[0].num_gt == 23
+    assert on_keys.classes[0].num_gt == len(keyframe_indices(23, stride))
+
+
+def test_a_detection_past_the_last_frame_is_named():
+    """Frames are 0-based: a detection on frame ``num_frames`` (a 1-based writer's last frame)
+    is an error naming it, not a silent false positive."""
+    gt = annotations(video("a", [tube(0, 0, BOX, 2)], num_frames=20))
+    with pytest.raises(AnnotationError, match=r"video 'a', frame 20.*past the video's last "
+                                              r"frame 19"):
+        frame_ap(gt, detections([("a", 1, 0, 0.9, BOX), ("a", 20, 0, 0.8, BOX)]))
+    frame_ap(gt, detections([("a", 19, 0, 0.8, BOX), ("zz", 99, 0, 0.8, BOX)]))  # unknown: ok

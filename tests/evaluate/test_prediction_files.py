@@ -8,14 +8,16 @@ import numpy as np
 import pytest
 
 from weaktube.structures import (
+    DETECTIONS_FORMAT,
     SEGMENTS_FORMAT,
     TUBES_FORMAT,
     AnnotationError,
+    Detections,
     SegmentPredictions,
     TubePredictions,
 )
 
-from .helpers import segment_preds, tube_preds
+from .helpers import annotations, detections, segment_preds, tube, tube_preds, video
 
 
 def write(path, obj):
@@ -120,3 +122,43 @@ def test_segments_row_not_object(tmp_path):
     p = write(tmp_path / "s.json", {"format": SEGMENTS_FORMAT, "segments": [GOOD_SEG, 3]})
     with pytest.raises(AnnotationError, match="segment 1.*must be an object"):
         SegmentPredictions.load(p)
+
+
+def test_saved_detections_score_as_the_run_did(tmp_path):
+    """A detections file reads back to the same ranking and ties as the run that wrote it, so
+    ``weaktube evaluate`` on it gives the run's own frame-mAP (scores rounded to 5 decimals
+    made a tie of 0.1234561 and 0.1234559, broken by row order: AP 0.5 became 0.125)."""
+    from weaktube.evaluate import frame_ap
+
+    gt = annotations(video("a", [tube(0, 0, [0, 0, 9, 9], 1)]))
+    det = detections([("a", 0, 0, 0.1234559, [50, 50, 59, 59]),  # false positive, lower
+                      ("a", 0, 0, 0.1234561, [0, 0, 9, 9])])  # the true one ranks first
+    det.scores[:] = det.scores.astype(np.float32)
+    det.save(tmp_path / "d.json")
+    back = Detections.load(tmp_path / "d.json")
+    assert back.scores.dtype == np.float64
+    assert np.array_equal(back.scores.astype(np.float32), det.scores)
+    assert np.array_equal(back.boxes, det.boxes)
+    assert frame_ap(gt, back).mean_ap == frame_ap(gt, det).mean_ap == 1.0
+
+
+GOOD_DET = {"video": "v", "frame": 3, "label": 1, "score": 0.5, "box": [0, 0, 4, 4]}
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"frame": 3.7}, "frame"),
+    ({"frame": -1}, "frame"),
+    ({"label": True}, "label"),
+    ({"score": "0.9"}, "score"),
+    ({"box": [5, 0, 4, 4]}, "box"),
+    ({"box": [0, 0, 4]}, "box"),
+    ({"video": ""}, "video"),
+])
+def test_detections_strict_errors(tmp_path, change, field):
+    p = write(tmp_path / "d.json", {"format": DETECTIONS_FORMAT,
+                                   "detections": [GOOD_DET, {**GOOD_DET, **change}]})
+    with pytest.raises(AnnotationError) as e:
+        Detections.load(p)
+    assert e.value.field == field and "detection 1" in str(e.value) and "d.json" in str(e.value)
+    with pytest.raises(AnnotationError, match="format"):  # the format is required, as for tubes
+        Detections.load(write(tmp_path / "n.json", {"detections": [GOOD_DET]}))

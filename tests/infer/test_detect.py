@@ -121,3 +121,16 @@ def test_detect_videos_fails_on_a_missing_video_before_any_work(model_and_frames
         detect_videos(model, records, FrameStore(tmp_path), progress=False, clip_len=4,
                       frame_stride=2, img_size=64)
     assert calls == []
+
+
+def test_boxes_are_clipped_before_nms():
+    """Two boxes of one class that overlap little until they are cut at the image edge are the
+    same box inside the image: one survives (clipped after NMS, both did, as duplicates)."""
+    boxes = torch.tensor([[-0.7, 0.2, 0.3, 0.8], [-0.1, 0.2, 0.3, 0.8], [0.5, 0.5, 0.9, 0.9]])
+    obj = torch.tensor([0.9, 0.8, 0.7])
+    cls = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    bx, scores, labels = select_detections(boxes, obj, cls, PostprocessConfig(
+        conf_threshold=0.01, nms_iou=0.5, top_classes=1))
+    assert scores.tolist() == pytest.approx([0.9, 0.7]) and labels.tolist() == [0, 0]
+    assert bx.tolist() == [pytest.approx([0.0, 0.2, 0.3, 0.8]), pytest.approx(
+        [0.5, 0.5, 0.9, 0.9])]

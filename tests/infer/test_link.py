@@ -447,3 +447,33 @@ def test_real_ucf24_ground_truth_boxes_link_back_exactly(shared_data: Path, meth
     assert len(tubes) == sum(len(v.tubes) for v in videos) == 32
     for res in video_ap(gt, tubes, thresholds=(0.5, 0.95)).values():
         assert res.mean_ap == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("stride", [4, 5, 8])
+def test_keyframe_stride_links_one_tube_across_the_gaps(stride):
+    """Detections on every n-th frame only (``--keyframe-stride n``) link into one tube over
+    the whole action, in training's evaluation as in ``weaktube detect`` (the stride sets the
+    gap; with the stride-1 gap of 3 frames, stride 8 gave no tube at all); a tube survives 3
+    missed keyframes, not 4."""
+    from weaktube.infer.pipeline import tubes_and_segments
+    from weaktube.structures import keyframe_indices
+
+    keys = keyframe_indices(120, stride)
+    rows = [("v", int(f), 0, 0.9, [10, 10, 40, 60]) for f in keys if 16 <= f < 112]
+    det = Detections(np.array([r[0] for r in rows], object), np.array([r[1] for r in rows]),
+                     np.array([r[2] for r in rows]), np.array([r[3] for r in rows], np.float32),
+                     np.array([r[4] for r in rows], np.float32))
+    tubes, segments = tubes_and_segments(det, 2, 25.0, LinkConfig(fill_gaps=True),
+                                         keyframe_stride=stride)
+    assert len(tubes) == 1 and tubes.start_frames[0] == rows[0][1]
+    assert len(tubes.boxes[0]) == rows[-1][1] - rows[0][1] + 1
+    assert len(segments) == 1
+    # three missed keyframes in a row keep the tube whole, four split it (both parts longer
+    # than the link's min_length)
+    for missed, parts in ((3, 1), (4, 2)):
+        cut = set(range(40, 40 + missed * stride))
+        keep = np.array([f not in cut for f in det.frames])
+        assert len(tubes_and_segments(det.select(keep), 2, 25.0, LinkConfig(fill_gaps=True),
+                                      keyframe_stride=stride)[0]) == parts
+    with pytest.raises(ValueError, match="needs the link's fill_gaps"):
+        tubes_and_segments(det, 2, 25.0, LinkConfig(fill_gaps=False), keyframe_stride=stride)

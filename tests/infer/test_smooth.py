@@ -105,3 +105,21 @@ def test_vote_pools_overlapping_boxes_of_a_keyframe_by_objectness():
     torch.testing.assert_close(vote_class_probs(boxes, obj, cls, 0.9), cls)
     zero = torch.zeros(1, 2)
     torch.testing.assert_close(vote_class_probs(boxes[:1, :2], zero, cls[:1, :2], 0.5), cls[:1, :2])
+
+
+def test_vote_batches_by_memory_and_gives_the_same_numbers(monkeypatch):
+    """``vote_class_probs`` sizes its keyframe batches by box pairs (a 416² input has ~16k
+    boxes per keyframe); keyframes are pooled alone, so any batch size gives the same result."""
+    from weaktube.infer.smooth import vote_class_probs
+
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(7, 30, 2, generator=g)
+    boxes = torch.cat([xy, xy + 0.1 + 0.3 * torch.rand(7, 30, 2, generator=g)], -1)
+    obj = torch.rand(7, 30, generator=g)
+    cls = torch.rand(7, 30, 4, generator=g)
+    whole = vote_class_probs(boxes, obj, cls, 0.3)
+    monkeypatch.setattr(smooth_mod, "PAIR_BUDGET", 30 * 30 * 2)  # two keyframes per batch
+    torch.testing.assert_close(vote_class_probs(boxes, obj, cls, 0.3), whole, rtol=0, atol=0)
+    monkeypatch.setattr(smooth_mod, "PAIR_BUDGET", 1)  # one keyframe per batch, never zero
+    torch.testing.assert_close(vote_class_probs(boxes, obj, cls, 0.3), whole, rtol=0, atol=0)
+    assert not torch.equal(whole, cls)

@@ -252,4 +252,17 @@ def test_segments_save_and_load(tmp_path: Path):
     segs = segments_from_tubes(tubes_of([("a", 2, 0.75, 3, 7)]), 30.0)
     segs.save(tmp_path / "s.json")
     back = SegmentPredictions.load(tmp_path / "s.json")
-    assert rows_of(back) == [("a", 2, 0.75, 0.1, round(10 / 30, 4))]
+    assert rows_of(back) == [("a", 2, 0.75, 0.1, round(10 / 30, 6))]  # not cut to 4 decimals
+    assert back.ends[0] == 10 / 30  # the value itself
+
+
+def test_unknown_frame_rate_is_named():
+    """A frame folder has no frame rate: turning its tubes into seconds says so, naming the
+    video, instead of a TypeError."""
+    tubes = tubes_of([("a", 0, 0.5, 3, 7)])
+    with pytest.raises(AnnotationError, match=r"video 'a', field 'fps'.*unknown"):
+        segments_from_tubes(tubes, {"a": None})
+    with pytest.raises(AnnotationError, match="unknown"):
+        segments_from_tubes(tubes, None)
+    with pytest.raises(ValueError, match="fps must be a positive number, got None"):
+        segments_from_frame_scores(np.zeros((5, 2)), None)

@@ -31,7 +31,7 @@ from weaktube.evaluate.matching import (
     name_index,
     pairs_by_key,
 )
-from weaktube.structures import AnnotationError, AnnotationSet, Detections
+from weaktube.structures import AnnotationError, AnnotationSet, Detections, keyframe_indices
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,23 @@ class GroundTruthBoxes:
                    np.concatenate(boxes))
 
 
+def on_keyframes(gt: AnnotationSet, g: GroundTruthBoxes, detections: Detections,
+                 keyframe_stride: int) -> tuple[GroundTruthBoxes, Detections, int]:
+    """The ground-truth rows and detections on each video's keyframes
+    (:func:`~weaktube.structures.keyframe_indices`), and how many detections were dropped."""
+    f_span = max(int(g.frames.max(initial=0)),
+                 int(np.max(detections.frames, initial=0)), max(
+                     (v.num_frames for v in gt.videos), default=0)) + 1
+    keys = np.concatenate([vi * f_span + keyframe_indices(v.num_frames, keyframe_stride)
+                           for vi, v in enumerate(gt.videos)] or [np.zeros(0, np.int64)])
+    g_keep = np.isin(g.videos * f_span + g.frames, keys)
+    vid = name_index(detections.videos, {v.name: i for i, v in enumerate(gt.videos)})
+    frames = np.asarray(detections.frames, np.int64)
+    d_keep = (vid < 0) | np.isin(vid * f_span + frames, keys)  # unknown videos: counted later
+    g = GroundTruthBoxes(g.videos[g_keep], g.frames[g_keep], g.labels[g_keep], g.boxes[g_keep])
+    return g, detections.select(np.nonzero(d_keep)[0]), int((~d_keep).sum())
+
+
 def check_detections(det: Detections, num_classes: int) -> None:
     """Raise :class:`AnnotationError` naming the first detection with a bad field."""
     check_columns(det, ("videos", "frames", "labels", "boxes"))
@@ -114,23 +131,36 @@ def check_detections(det: Detections, num_classes: int) -> None:
 
 
 def frame_ap(gt: AnnotationSet, detections: Detections, iou_threshold: float = 0.5,
-             protocol: str | FrameProtocol = "act") -> APResult:
+             protocol: str | FrameProtocol = "act", keyframe_stride: int = 1) -> APResult:
     """Frame AP of every class at one IoU threshold.
 
     ``gt``: the videos to evaluate (already restricted to the split); their tubes give the
     ground-truth boxes. ``detections``: per-frame boxes (pixels of each video's frame, 0-based
-    frames). Returns an :class:`APResult` (APs as fractions; ``mean_ap`` over classes with ground
-    truth).
+    frames). ``keyframe_stride`` > 1: the detections were made on the keyframes of
+    :func:`~weaktube.structures.keyframe_indices` only (``weaktube detect --keyframe-stride``),
+    and only those frames are scored — every other frame's ground truth would otherwise count
+    as missed (a perfect detector at stride 4 scored ~26 %). Returns an :class:`APResult` (APs
+    as fractions; ``mean_ap`` over classes with ground truth).
     """
     proto = frame_protocol(protocol) if isinstance(protocol, str) else protocol
     k = gt.num_classes
     check_detections(detections, k)
     g = GroundTruthBoxes.from_annotations(gt)
+    if keyframe_stride > 1:
+        g, detections, off_key = on_keyframes(gt, g, detections, keyframe_stride)
 
     vid = name_index(detections.videos, {v.name: i for i, v in enumerate(gt.videos)})
     frames = np.asarray(detections.frames, np.int64)
     labels = np.asarray(detections.labels, np.int64)
     known = vid >= 0
+    lengths = np.asarray([v.num_frames for v in gt.videos] + [0], np.int64)  # [V + 1]
+    past = known & (frames >= lengths[vid])
+    if past.any():  # e.g. 1-based frames: every detection shifted, the last off the video
+        i = int(np.argmax(past))
+        raise AnnotationError(f"detection {i} is past the video's last frame "
+                              f"{lengths[vid[i]] - 1} (frames are 0-based)",
+                              video=str(detections.videos[i]), frame=int(frames[i]),
+                              field="frame")
     # Keys: frame key = video * F + frame; class-frame key = frame key * K + label.
     f_span = int(max(frames.max(initial=0), g.frames.max(initial=0))) + 1
     det_fkey = np.where(known, vid * f_span + frames, -1)
@@ -157,6 +187,8 @@ def frame_ap(gt: AnnotationSet, detections: Detections, iou_threshold: float = 0
     classes = class_aps(labels[idx][order], is_tp[order], num_gt, gt.classes,
                         proto.interpolated_ap)
     ignored = {"unknown_video": int((~known).sum())}
+    if keyframe_stride > 1:
+        ignored["not_a_keyframe"] = off_key
     if not proto.score_unannotated_frames:
         ignored["unannotated_frame"] = int((known & ~scored).sum())
     return APResult("frame", float(iou_threshold), classes, ignored)

@@ -99,7 +99,8 @@ def evaluate_all(gt: AnnotationSet, detections: Detections | None = None,
                  tubes: TubePredictions | None = None,
                  segments: SegmentPredictions | None = None, protocol: str = "act", *,
                  video_nms_threshold: float | None = 0.3, ignore_ambiguous: bool = True,
-                 paper_score_threshold: float = 0.0) -> EvaluationReport:
+                 paper_score_threshold: float = 0.0,
+                 keyframe_stride: int = 1) -> EvaluationReport:
     """Evaluate whatever predictions are given against ``gt``.
 
     ``gt``: the videos of the split being evaluated (the caller restricts it, e.g.
@@ -107,6 +108,8 @@ def evaluate_all(gt: AnnotationSet, detections: Detections | None = None,
     ``tubes`` -> video-mAP (ACT protocol; 3D-NMS at ``video_nms_threshold`` first, None = off);
     ``segments`` -> temporal mAP (ActivityNet protocol; ``ignore_ambiguous``: THUMOS14 rule) and
     the paper's eq. 23 quantity (predicted segments with score >= ``paper_score_threshold``).
+    ``keyframe_stride``: the stride the detections were made with; frame-mAP is scored on those
+    keyframes only (:func:`~weaktube.evaluate.frame_map.frame_ap`).
     """
     proto = frame_protocol(protocol)
     k = gt.num_classes
@@ -121,7 +124,7 @@ def evaluate_all(gt: AnnotationSet, detections: Detections | None = None,
     m, pc, counts = rep.metrics, rep.per_class, rep.counts
 
     if detections is not None:
-        r = frame_ap(gt, detections, FRAME_IOU, proto)
+        r = frame_ap(gt, detections, FRAME_IOU, proto, keyframe_stride)
         rep.frame = r
         counts["frame_detections"] = len(detections)
         counts["frame_gt_boxes"] = int(sum(c.num_gt for c in r.classes))

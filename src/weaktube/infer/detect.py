@@ -27,7 +27,7 @@ from weaktube.data.flow import network_input
 from weaktube.data.video import find_video
 from weaktube.infer.smooth import smooth_class_probs, vote_class_probs
 from weaktube.model.decode import PostprocessConfig, decode_keyframe, select_detections
-from weaktube.structures import Detections, VideoRecord
+from weaktube.structures import Detections, VideoRecord, keyframe_indices
 
 
 def class_window_keyframes(seconds: float, fps: float | None, keyframe_stride: int,
@@ -51,17 +51,6 @@ class DecodedVideo:
     cls: torch.Tensor  # [T', N, K] class probabilities
     width: int  # the video's frame size in pixels
     height: int
-
-
-def keyframe_indices(num_frames: int, keyframe_stride: int) -> np.ndarray:
-    """``[T']`` 0-based keyframes: every ``keyframe_stride``-th frame from 0, and the last frame
-    (so that the end of a video always has detections)."""
-    if keyframe_stride < 1:
-        raise ValueError(f"keyframe_stride must be >= 1, got {keyframe_stride}")
-    keys = np.arange(0, num_frames, keyframe_stride)
-    if num_frames and keys[-1] != num_frames - 1:
-        keys = np.append(keys, num_frames - 1)
-    return keys
 
 
 def resize_frames(frames: Iterable[np.ndarray], img_size: int

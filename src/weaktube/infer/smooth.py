@@ -28,6 +28,7 @@ import torch
 from weaktube.model.box_ops import torch_iou_batched
 
 CHUNK = 1024  # keyframes per IoU batch
+PAIR_BUDGET = 1 << 24  # box pairs per batch of vote_class_probs (~64 MB per float32 [C, N, N])
 
 
 @torch.no_grad()
@@ -82,8 +83,11 @@ def vote_class_probs(boxes: torch.Tensor, obj: torch.Tensor, cls: torch.Tensor,
     if iou_min <= 0 or cls.shape[1] == 0:
         return cls
     out = torch.empty_like(cls)
-    for s in range(0, len(cls), CHUNK):
-        e = min(len(cls), s + CHUNK)
+    n = cls.shape[1]
+    chunk = max(1, min(CHUNK, PAIR_BUDGET // (n * n)))  # every keyframe alone: any chunk gives
+    # the same numbers; 16k boxes per keyframe (a 416² paper-size input) go one at a time
+    for s in range(0, len(cls), chunk):
+        e = min(len(cls), s + chunk)
         near = torch_iou_batched(boxes[s:e], boxes[s:e]) >= iou_min  # [C, N, N]
         near |= torch.eye(near.shape[1], dtype=torch.bool, device=near.device)[None]
         w = near.float() * obj[s:e, None, :]  # [C, N, N] row b: weights of the boxes j

@@ -142,9 +142,14 @@ def _fps_of(fps: dict[str, float] | float, video: str) -> float:
         if video not in fps:
             raise AnnotationError("no frame rate given for this video", video=video,
                                   field="fps")
-        value = float(fps[video])
+        value = fps[video]
     else:
-        value = float(fps)
+        value = fps
+    if value is None:
+        raise AnnotationError("the frame rate is unknown (a frame folder or a container "
+                              "without one): give it (--fps, or the annotation's fps)",
+                              video=video, field="fps")
+    value = float(value)
     if not (np.isfinite(value) and value > 0):
         raise AnnotationError(f"frame rate must be a positive number, got {value}", video=video,
                               field="fps")
@@ -232,7 +237,7 @@ def segments_from_frame_scores(scores: np.ndarray, fps: float,
         raise ValueError(f"scores must be [T, K], got shape {s.shape}")
     if not np.isfinite(s).all():
         raise ValueError("scores must be finite")
-    if not (np.isfinite(fps) and fps > 0):
+    if fps is None or not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number, got {fps}")
     t, k = s.shape
     if t == 0 or k == 0:

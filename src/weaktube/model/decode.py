@@ -83,7 +83,9 @@ def select_detections(boxes: torch.Tensor, obj: torch.Tensor, cls: torch.Tensor,
     lab = top_l.reshape(-1)
     bx = boxes.repeat_interleave(k, dim=0)  # [N*k, 4]
     keep = s > cfg.conf_threshold
-    s, lab, bx = s[keep], lab[keep], bx[keep]
-    # per-class NMS in one call: offset boxes by class so classes never overlap
-    kept = torch_nms(bx + lab[:, None].float() * 4.0, s, cfg.nms_iou)[: cfg.max_detections]
-    return bx[kept].clamp(0.0, 1.0), s[kept], lab[kept]
+    # clipped to the image before NMS: two boxes that overlap only inside it must suppress
+    # each other (clipped after, they came out as identical duplicates)
+    s, lab, bx = s[keep], lab[keep], bx[keep].clamp(0.0, 1.0)
+    # per-class NMS in one call: offset boxes (in [0, 1]) by class so classes never overlap
+    kept = torch_nms(bx + lab[:, None].float() * 2.0, s, cfg.nms_iou)[: cfg.max_detections]
+    return bx[kept], s[kept], lab[kept]

@@ -292,9 +292,12 @@ def evaluate(model: torch.nn.Module, ann: AnnotationSet, store: FrameStore,
                          img_size=core.cfg.img_size, keyframe_stride=cfg.eval.keyframe_stride,
                          batch_size=cfg.eval.batch_size, postprocess=cfg.eval.postprocess,
                          device=device)
+    stride = cfg.eval.keyframe_stride
     tubes, segments = tubes_and_segments(dets, ann.num_classes,
-                                         {v.name: v.fps for v in ann.videos}, cfg.eval.link)
-    report = evaluate_all(ann, detections=dets, tubes=tubes, segments=segments)
+                                         {v.name: v.fps for v in ann.videos}, cfg.eval.link,
+                                         keyframe_stride=stride)
+    report = evaluate_all(ann, detections=dets, tubes=tubes, segments=segments,
+                          keyframe_stride=stride)
     return report, dets, tubes, segments
 
 
