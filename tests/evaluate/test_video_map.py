@@ -101,6 +101,18 @@ def test_bad_tube_label():
     assert e.value.tube == 0 and e.value.field == "label"
 
 
+def test_nan_box_and_negative_start_are_named():
+    """A tube with a NaN box would overlap nothing and 3D-NMS would never suppress it: a silent
+    false positive. It is named, as is a negative start frame."""
+    gt = annotations(video("a", [tube(0, 0, BOX, 10)]))
+    boxes = np.tile(np.asarray(BOX, np.float64), (3, 1))
+    boxes[1, 2] = np.nan
+    with pytest.raises(AnnotationError, match=r"tube 1, frame 5, field 'boxes'.*not finite"):
+        video_ap(gt, tube_preds([("a", 0, 0.9, 0, BOX, 3), ("a", 0, 0.8, 4, boxes, 3)]))
+    with pytest.raises(AnnotationError, match="start_frame.*negative"):
+        video_ap(gt, tube_preds([("a", 0, 0.9, -1, BOX, 3)]))
+
+
 def random_case(seed: int):
     rng = np.random.default_rng(seed)
     vids, gt_rows = [], []

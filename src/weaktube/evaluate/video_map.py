@@ -43,10 +43,21 @@ def check_tubes(tubes: TubePredictions, num_classes: int) -> None:
     if len(bad):
         raise AnnotationError("score is not finite", video=str(tubes.videos[bad[0]]),
                               tube=int(bad[0]), field="score")
+    starts = np.asarray(tubes.start_frames, np.int64)
+    bad = np.nonzero(starts < 0)[0]
+    if len(bad):
+        raise AnnotationError(f"start frame {starts[bad[0]]} is negative (frames are 0-based)",
+                              video=str(tubes.videos[bad[0]]), tube=int(bad[0]),
+                              field="start_frame")
     for i, b in enumerate(tubes.boxes):
         if np.ndim(b) != 2 or np.shape(b)[1] != 4 or len(b) == 0:
             raise AnnotationError(f"boxes must be [T, 4] with T >= 1, got {np.shape(b)}",
                                   video=str(tubes.videos[i]), tube=i, field="boxes")
+        finite = np.isfinite(np.asarray(b, np.float64)).all(axis=1)
+        if not finite.all():  # a NaN box overlaps nothing: a silent false positive
+            j = int(np.argmin(finite))
+            raise AnnotationError("box is not finite", video=str(tubes.videos[i]), tube=i,
+                                  frame=int(starts[i]) + j, field="boxes")
 
 
 def _group_keys(vid: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
