@@ -77,12 +77,14 @@ def _sync_worker(rank: int, rendezvous: str) -> None:
                             world_size=2)
     try:
         model = torch.nn.Linear(3, 2)
+        model.unused = torch.nn.Parameter(torch.ones(4))  # no process gives it a gradient
         torch.nn.init.constant_(model.weight, 1.0)
         model(torch.full((1, 3), float(rank + 1))).sum().backward()  # rank 0: 1, rank 1: 2
         model.bias.grad = None if rank == 1 else model.bias.grad  # missing here: counts 0
         average_gradients(model)
         assert torch.allclose(model.weight.grad, torch.full((2, 3), 1.5)), model.weight.grad
         assert torch.allclose(model.bias.grad, torch.full((2,), 0.5)), model.bias.grad
+        assert model.unused.grad is None  # the optimiser skips it, as in one process
         # one process with a non-finite loss makes every process skip the step
         assert finite_everywhere(torch.tensor(float("nan") if rank == 1 else 1.0)) is False
         assert finite_everywhere(torch.tensor(1.0)) is True

@@ -103,23 +103,29 @@ def average_gradients(model: torch.nn.Module) -> None:
 
     For losses that call a model's sub-forwards (the target stage: ``forward_location`` then
     ``forward_global``), which DistributedDataParallel's hooks never see. A parameter without a
-    gradient in this process counts as a zero gradient, so every process sends the same sizes.
+    gradient in this process counts as a zero gradient, so every process sends the same sizes;
+    one that no process has a gradient for keeps none, so that the optimiser skips it (weight
+    decay and momentum included) as it would in a single process.
     """
     world = world_size()
-    if world <= 1:
-        return
     params = [p for p in model.parameters() if p.requires_grad]
+    if world <= 1 or not params:
+        return
+    had = torch.tensor([float(p.grad is not None) for p in params])  # [P]
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-    flat = torch.cat([p.grad.reshape(-1) for p in params])  # [sum of numel]
+    # one all-reduce: the gradients, then per parameter how many processes had one
+    flat = torch.cat([p.grad.reshape(-1) for p in params] + [had.to(params[0].grad)])
     dist.all_reduce(flat)
-    flat /= world
+    flat[: -len(params)] /= world
     offset = 0
-    for p in params:
+    for p, anywhere in zip(params, flat[-len(params):].tolist(), strict=True):
         n = p.numel()
         p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
         offset += n
+        if anywhere == 0:  # no process had a gradient: the optimiser skips it, as in one process
+            p.grad = None
 
 
 def loader_workers(requested: int, device: torch.device, world: int = 1) -> int:
