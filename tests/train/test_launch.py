@@ -15,7 +15,7 @@ from weaktube.config import apply_overrides
 from weaktube.data.synthetic import SynthConfig, generate
 from weaktube.demo import demo_config
 from weaktube.train.checkpoint import load_checkpoint
-from weaktube.train.engine import average_gradients, finite_everywhere
+from weaktube.train.engine import average_gradients, broadcast_buffers, finite_everywhere
 from weaktube.train.launch import run_training
 
 TINY = dict(num_train=4, num_test=2, num_frames=(30, 36), instance_frames=(12, 16),
@@ -85,6 +85,14 @@ def _sync_worker(rank: int, rendezvous: str) -> None:
         assert torch.allclose(model.weight.grad, torch.full((2, 3), 1.5)), model.weight.grad
         assert torch.allclose(model.bias.grad, torch.full((2,), 0.5)), model.bias.grad
         assert model.unused.grad is None  # the optimiser skips it, as in one process
+        # batch-norm statistics drift apart per process; every process takes rank 0's
+        bn = torch.nn.BatchNorm1d(2)
+        bn(torch.randn(8, 2, generator=torch.Generator().manual_seed(rank)))
+        broadcast_buffers(bn)
+        stats = torch.stack([bn.running_mean, bn.running_var])
+        gathered = [torch.zeros_like(stats) for _ in range(2)]
+        dist.all_gather(gathered, stats)
+        assert torch.equal(gathered[0], gathered[1]) and int(bn.num_batches_tracked) == 1
         # one process with a non-finite loss makes every process skip the step
         assert finite_everywhere(torch.tensor(float("nan") if rank == 1 else 1.0)) is False
         assert finite_everywhere(torch.tensor(1.0)) is True

@@ -128,6 +128,17 @@ def average_gradients(model: torch.nn.Module) -> None:
             p.grad = None
 
 
+def broadcast_buffers(model: torch.nn.Module) -> None:
+    """Every process takes rank 0's buffers (batch-norm running statistics), as
+    DistributedDataParallel does before each forward: for the target stage, which averages its
+    gradients by hand (:func:`average_gradients`) and would otherwise let each process's
+    statistics drift apart (the checkpoint keeps rank 0's, a resumed run all of them)."""
+    if world_size() <= 1:
+        return
+    for b in model.buffers():
+        dist.broadcast(b, 0)
+
+
 def loader_workers(requested: int, device: torch.device, world: int = 1) -> int:
     """``data.workers`` with ``-1`` (auto) resolved: none on the CPU, where the cores already
     train (and the tracker's threads share them); on a GPU, where one process cannot prepare
@@ -224,6 +235,7 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
         (scaler.scale(loss) if scaler is not None else loss).backward()
         if sync_grads:  # before unscale_: every process's GradScaler then sees the same grads
             average_gradients(model)
+            broadcast_buffers(model)  # rank 0's batch-norm statistics, as DDP keeps them
         if scaler is not None:
             scaler.unscale_(optimizer)
         params = [p for p in model.parameters() if p.grad is not None]
