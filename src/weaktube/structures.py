@@ -517,15 +517,8 @@ class Detections:
         boxes = np.zeros((n, 4), np.float64)
         for i, r in enumerate(rows):
             w: dict[str, Any] = {"file": path, "detection": i}
-            videos[i] = _pred_value(r, "video", str, **w)
-            w["video"] = videos[i]
-            frames[i] = _pred_value(r, "frame", int, **w)
-            labels[i] = _pred_value(r, "label", int, **w)
-            scores[i] = _pred_value(r, "score", float, **w)
-            if frames[i] < 0:
-                raise AnnotationError(f"must be >= 0, got {frames[i]}", field="frame", **w)
-            if labels[i] < 0:
-                raise AnnotationError(f"must be >= 0, got {labels[i]}", field="label", **w)
+            videos[i], labels[i], scores[i] = _pred_head(r, w)
+            frames[i] = _pred_index(r, "frame", **w)
             boxes[i] = _pred_boxes(r, "box", **w)[0]
         return cls(videos, frames, labels, scores, boxes)
 
@@ -549,6 +542,25 @@ def _pred_rows(path: str | os.PathLike, key: str, fmt: str) -> list:
     if not isinstance(rows, list):
         raise AnnotationError(f"expected a list under {key!r}", file=path, field=key)
     return rows
+
+
+def _pred_head(row: Any, where: dict[str, Any]) -> tuple[str, int, float]:
+    """The ``video``, ``label`` (>= 0) and ``score`` every prediction row starts with; adds the
+    video to ``where`` for the messages about the row's other fields."""
+    video = _pred_value(row, "video", str, **where)
+    where["video"] = video
+    label = _pred_value(row, "label", int, **where)
+    if label < 0:
+        raise AnnotationError(f"must be >= 0, got {label}", field="label", **where)
+    return video, label, _pred_value(row, "score", float, **where)
+
+
+def _pred_index(row: Any, key: str, **where) -> int:
+    """``row[key]``: an integer >= 0 (a 0-based frame)."""
+    val = _pred_value(row, key, int, **where)
+    if val < 0:
+        raise AnnotationError(f"must be >= 0, got {val}", field=key, **where)
+    return val
 
 
 def _pred_boxes(row: dict, key: str, first_frame: int | None = None, **where) -> np.ndarray:
@@ -645,15 +657,8 @@ class TubePredictions:
         boxes: list[np.ndarray] = []
         for i, r in enumerate(rows):
             w: dict[str, Any] = {"file": path, "tube": i}
-            videos[i] = _pred_value(r, "video", str, **w)
-            w["video"] = videos[i]
-            labels[i] = _pred_value(r, "label", int, **w)
-            scores[i] = _pred_value(r, "score", float, **w)
-            starts[i] = _pred_value(r, "start_frame", int, **w)
-            if labels[i] < 0:
-                raise AnnotationError(f"must be >= 0, got {labels[i]}", field="label", **w)
-            if starts[i] < 0:
-                raise AnnotationError(f"must be >= 0, got {starts[i]}", field="start_frame", **w)
+            videos[i], labels[i], scores[i] = _pred_head(r, w)
+            starts[i] = _pred_index(r, "start_frame", **w)
             boxes.append(_pred_boxes(r, "boxes", first_frame=int(starts[i]), **w))
         return cls(videos, labels, scores, starts, boxes)
 
@@ -701,14 +706,9 @@ class SegmentPredictions:
         scores, starts, ends = (np.zeros(n, np.float64) for _ in range(3))
         for i, r in enumerate(rows):
             w: dict[str, Any] = {"file": path, "segment": i}
-            videos[i] = _pred_value(r, "video", str, **w)
-            w["video"] = videos[i]
-            labels[i] = _pred_value(r, "label", int, **w)
-            scores[i] = _pred_value(r, "score", float, **w)
+            videos[i], labels[i], scores[i] = _pred_head(r, w)
             starts[i] = _pred_value(r, "start", float, **w)
             ends[i] = _pred_value(r, "end", float, **w)
-            if labels[i] < 0:
-                raise AnnotationError(f"must be >= 0, got {labels[i]}", field="label", **w)
             if ends[i] <= starts[i]:
                 raise AnnotationError(f"needs start < end, got {starts[i]}..{ends[i]}",
                                       field="end", **w)
