@@ -31,7 +31,7 @@ import numpy as np
 
 from weaktube.boxes import np_iou
 from weaktube.evaluate import frame_ap
-from weaktube.evaluate.frame_map import GroundTruthBoxes
+from weaktube.evaluate.frame_map import GroundTruthBoxes, on_keyframes
 from weaktube.fileio import atomic_write_json
 from weaktube.structures import AnnotationSet, Detections
 
@@ -44,14 +44,18 @@ def class_agnostic(ann: AnnotationSet, dets: Detections) -> tuple[AnnotationSet,
             dataclasses.replace(dets, labels=np.zeros(len(dets), np.int64)))
 
 
-def diagnose(ann: AnnotationSet, dets: Detections) -> dict:
+def diagnose(ann: AnnotationSet, dets: Detections, keyframe_stride: int = 1) -> dict:
     """``ann``: the evaluated videos (one split); ``dets``: their detections (pixels, 0-based
-    frames). Every ground-truth box is one row of the confusion matrix."""
+    frames), made at ``keyframe_stride`` (only those keyframes are scored, as frame-mAP does).
+    Every ground-truth box is one row of the confusion matrix."""
     classes = list(ann.classes)
     k = len(classes)
-    agnostic_ap = frame_ap(*class_agnostic(ann, dets)).mean_ap  # ACT protocol, one class
+    agnostic_ap = frame_ap(*class_agnostic(ann, dets),  # ACT protocol, one class
+                           keyframe_stride=keyframe_stride).mean_ap
 
     g = GroundTruthBoxes.from_annotations(ann)
+    if keyframe_stride > 1:
+        g, dets, _ = on_keyframes(ann, g, dets, keyframe_stride)
     names = [v.name for v in ann.videos]
     rows: dict[tuple[str, int], list[int]] = defaultdict(list)  # (video, frame) -> det rows
     for i, (v, f) in enumerate(zip(dets.videos.tolist(), dets.frames.tolist())):

@@ -52,7 +52,7 @@ def sweep(ckpt: dict, ann: AnnotationSet, store: FrameStore, votes: list[float],
         post = dataclasses.replace(base, class_vote_iou=vote, class_window_s=window)
         dets = Detections.concat([decoded_detections(decoded[v.name], v.name, post, v.fps, stride)
                                   for v in ann.videos])
-        d = diagnose(ann, dets)
+        d = diagnose(ann, dets, keyframe_stride=stride)
         rows.append({"class_vote_iou": vote, "class_window_s": window,
                      "frame_mAP@0.5": frame_ap(ann, dets, keyframe_stride=stride).mean_ap * 100.0,
                      "class_agnostic_frame_AP@0.5": d["class_agnostic_frame_AP@0.5"],

@@ -33,3 +33,14 @@ def test_configs_folder_files_load():
 
     for path in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")):
         load_config(path)
+
+
+@pytest.mark.parametrize("sets, msg", [
+    (["eval.keyframe_stride=0"], "eval.keyframe_stride=0: expected >= 1"),
+    (["eval.keyframe_stride=4", "eval.link.fill_gaps=false"], "needs eval.link.fill_gaps"),
+    (["train.checkpoint_every=-1"], "train.checkpoint_every=-1"),
+])
+def test_settings_that_fail_late_are_refused_when_loaded(sets, msg):
+    """Refused with the config, not after a training run, at its final evaluation."""
+    with pytest.raises((ConfigError, ValueError), match=msg):
+        load_config(None, sets)

@@ -105,6 +105,14 @@ class EvalConfig:
     # tube linking; gaps are filled because a split at every missed frame ruins video-mAP
     link: LinkConfig = field(default_factory=lambda: LinkConfig(fill_gaps=True))
 
+    def __post_init__(self) -> None:
+        if self.keyframe_stride < 1:
+            raise ValueError(f"eval.keyframe_stride={self.keyframe_stride}: expected >= 1")
+        if self.keyframe_stride > 1 and not self.link.fill_gaps:
+            raise ValueError(f"eval.keyframe_stride={self.keyframe_stride} needs "
+                             "eval.link.fill_gaps: without it every tube ends at its first "
+                             "keyframe")
+
 
 @dataclass
 class ExperimentConfig:

@@ -204,3 +204,8 @@ def test_a_detection_past_the_last_frame_is_named():
                                               r"frame 19"):
         frame_ap(gt, detections([("a", 1, 0, 0.9, BOX), ("a", 20, 0, 0.8, BOX)]))
     frame_ap(gt, detections([("a", 19, 0, 0.8, BOX), ("zz", 99, 0, 0.8, BOX)]))  # unknown: ok
+    # at a keyframe stride too (the off-keyframe filter must not drop it silently first)
+    with pytest.raises(AnnotationError, match="past the video's last frame 19"):
+        frame_ap(gt, detections([("a", 20, 0, 0.8, BOX)]), keyframe_stride=4)
+    with pytest.raises(ValueError, match="keyframe_stride must be >= 1"):
+        frame_ap(gt, detections([("a", 1, 0, 0.8, BOX)]), keyframe_stride=0)

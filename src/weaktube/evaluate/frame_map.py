@@ -96,6 +96,22 @@ class GroundTruthBoxes:
                    np.concatenate(boxes))
 
 
+def check_within_videos(gt: AnnotationSet, detections: Detections) -> None:
+    """Raise :class:`AnnotationError` naming the first detection on a frame past the end of
+    its (known) video: frames are 0-based, and a 1-based writer's last frame is one too far."""
+    vid = name_index(detections.videos, {v.name: i for i, v in enumerate(gt.videos)})
+    frames = np.asarray(detections.frames, np.int64)
+    known = vid >= 0
+    lengths = np.asarray([v.num_frames for v in gt.videos] + [0], np.int64)  # [V + 1]
+    past = known & (frames >= lengths[vid])
+    if past.any():
+        i = int(np.argmax(past))
+        raise AnnotationError(f"detection {i} is past the video's last frame "
+                              f"{lengths[vid[i]] - 1} (frames are 0-based)",
+                              video=str(detections.videos[i]), frame=int(frames[i]),
+                              field="frame")
+
+
 def on_keyframes(gt: AnnotationSet, g: GroundTruthBoxes, detections: Detections,
                  keyframe_stride: int) -> tuple[GroundTruthBoxes, Detections, int]:
     """The ground-truth rows and detections on each video's keyframes
@@ -145,6 +161,9 @@ def frame_ap(gt: AnnotationSet, detections: Detections, iou_threshold: float = 0
     proto = frame_protocol(protocol) if isinstance(protocol, str) else protocol
     k = gt.num_classes
     check_detections(detections, k)
+    if keyframe_stride < 1:
+        raise ValueError(f"keyframe_stride must be >= 1, got {keyframe_stride}")
+    check_within_videos(gt, detections)
     g = GroundTruthBoxes.from_annotations(gt)
     if keyframe_stride > 1:
         g, detections, off_key = on_keyframes(gt, g, detections, keyframe_stride)
@@ -153,14 +172,6 @@ def frame_ap(gt: AnnotationSet, detections: Detections, iou_threshold: float = 0
     frames = np.asarray(detections.frames, np.int64)
     labels = np.asarray(detections.labels, np.int64)
     known = vid >= 0
-    lengths = np.asarray([v.num_frames for v in gt.videos] + [0], np.int64)  # [V + 1]
-    past = known & (frames >= lengths[vid])
-    if past.any():  # e.g. 1-based frames: every detection shifted, the last off the video
-        i = int(np.argmax(past))
-        raise AnnotationError(f"detection {i} is past the video's last frame "
-                              f"{lengths[vid[i]] - 1} (frames are 0-based)",
-                              video=str(detections.videos[i]), frame=int(frames[i]),
-                              field="frame")
     # Keys: frame key = video * F + frame; class-frame key = frame key * K + label.
     f_span = int(max(frames.max(initial=0), g.frames.max(initial=0))) + 1
     det_fkey = np.where(known, vid * f_span + frames, -1)
