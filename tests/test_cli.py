@@ -205,3 +205,13 @@ def test_data_frames_and_check_on_the_folders(tmp_path, capsys):
     assert main(["data", "check", ann, "--videos", str(tmp_path / "f")]) == 2
     err = capsys.readouterr().err
     assert "ok.json" in err and "video 'v1'" in err and "num_frames" in err
+
+
+def test_stride_and_quality_out_of_range_are_refused(tmp_path):
+    gt = _write(tmp_path / "gt.json", GOOD)
+    dets = _write(tmp_path / "d.json", {"format": "weaktube/detections@1", "detections": []})
+    with pytest.raises(SystemExit, match="--keyframe-stride must be >= 1, got 0"):
+        main(["evaluate", "--gt", gt, "--detections", dets, "--keyframe-stride", "0"])
+    with pytest.raises(SystemExit, match="--quality must be 1..100, got 0"):
+        main(["data", "frames", gt, "--videos", str(tmp_path), "--out", str(tmp_path / "f"),
+              "--quality", "0"])

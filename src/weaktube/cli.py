@@ -102,6 +102,9 @@ def cmd_data_frames(a: argparse.Namespace) -> int:
     from weaktube.data.video import find_video
     from weaktube.structures import AnnotationSet
 
+    if not 1 <= a.quality <= 100:
+        raise SystemExit(f"data frames: --quality must be 1..100, got {a.quality}")
+
     ann = AnnotationSet.load(a.file)
     if a.split:
         ann = ann.split(a.split)
@@ -221,6 +224,9 @@ def read_fps(video: str, default: float) -> float:
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from weaktube.evaluate import evaluate_all, format_per_class_table, per_class_rows
+
+    if a.keyframe_stride < 1:
+        raise SystemExit(f"evaluate: --keyframe-stride must be >= 1, got {a.keyframe_stride}")
     from weaktube.structures import AnnotationSet, Detections
 
     gt = AnnotationSet.load(a.gt)
@@ -369,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--split", help="only this split's videos")
     f.add_argument("--ext", choices=["jpg", "png"], default="jpg",
                    help="jpg (quality --quality; pixel values change by a few levels) or png "
-                        "(lossless, ~5x the space)")
+                        "(lossless, ~4.6x the space of jpg)")
     f.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100")
     f.set_defaults(func=cmd_data_frames)
 

@@ -118,8 +118,17 @@ def test_vote_batches_by_memory_and_gives_the_same_numbers(monkeypatch):
     obj = torch.rand(7, 30, generator=g)
     cls = torch.rand(7, 30, 4, generator=g)
     whole = vote_class_probs(boxes, obj, cls, 0.3)
+    batches = []
+    real_iou = smooth_mod.torch_iou_batched
+
+    def recording_iou(a, b):
+        batches.append(len(a))  # keyframes in this batch
+        return real_iou(a, b)
+
+    monkeypatch.setattr(smooth_mod, "torch_iou_batched", recording_iou)
     monkeypatch.setattr(smooth_mod, "PAIR_BUDGET", 30 * 30 * 2)  # two keyframes per batch
     torch.testing.assert_close(vote_class_probs(boxes, obj, cls, 0.3), whole, rtol=0, atol=0)
+    assert batches == [2, 2, 2, 1]  # [C, 30, 30] with C * 900 <= the budget
     monkeypatch.setattr(smooth_mod, "PAIR_BUDGET", 1)  # one keyframe per batch, never zero
     torch.testing.assert_close(vote_class_probs(boxes, obj, cls, 0.3), whole, rtol=0, atol=0)
     assert not torch.equal(whole, cls)

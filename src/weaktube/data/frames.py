@@ -9,7 +9,8 @@ writes.
 
 Images are 1-based and zero-padded to at least five digits (``00001.jpg``), so that sorting the
 names gives frame order. JPEG at quality 95 (the default, what the public frame dumps use)
-changes pixel values by a few levels; ``--ext png`` keeps them exactly at ~5x the disk space.
+changes pixel values by about one level on average; ``--ext png`` keeps them exactly, at 4.6x
+the disk space on the six real UCF101-24 clips (21 MB of JPEG, 98 MB of PNG; session 26).
 """
 
 from __future__ import annotations

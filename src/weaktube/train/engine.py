@@ -587,6 +587,7 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         replay, replay_weights = replay_clips(cfg, dcfg, store)
         datasets.append(replay)
         weights = mix_weights(weights, replay_weights, cfg.weak.replay_fraction)
+        check_sampler_size(len(weights), cfg)  # with the replay's keyframes
         dataset = torch.utils.data.ConcatDataset(datasets)  # indices: target, then replay
         if info.main and progress:
             print(f"target stage: {cfg.weak.replay_fraction:.0%} of the clips replayed from "
@@ -670,7 +671,6 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         for ds in datasets:
             ds.set_epoch(epoch)
         gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch * 101 + info.rank)
-        check_sampler_size(len(weights), cfg)  # with the replay's keyframes
         sampler = torch.utils.data.WeightedRandomSampler(weights, per_rank, replacement=True,
                                                          generator=gen)
         order = list(sampler)  # [per_rank] this epoch's draws (one multinomial, as iterating)
