@@ -1,7 +1,8 @@
 """Judge a training-recipe change on held-out synthetic data, in and across domains.
 
 Trains the ``make demo`` recipe (plus ``--set`` overrides) on ``DATA/source.json`` and scores
-the result twice: on the source test split (frame-mAP@0.5, the demo's number) and on the
+the result twice: on the source test split (frame-mAP@0.5, the demo's number, and the video and
+temporal mAP@0.5 of the linked tubes and segments) and on the
 *target* domain's test split class-agnostically (its classes were never seen: the share of
 people found there measures how well localisation survives the change of appearance, which is
 what the weak stage of the B->A / A->B transfer starts from). With ``train.ema_decay`` > 0 both
@@ -53,7 +54,8 @@ def score(model, cfg, data: Path, domain: str = "A") -> dict:
     out = {}
     src = AnnotationSet.load(data / own).split("test")
     report, dets, _, _ = evaluate(model, src, store, cfg, torch.device("cpu"), progress=False)
-    out["source_frame_mAP@0.5"] = report.metrics["frame_mAP@0.5"]
+    for key in ("frame_mAP@0.5", "video_mAP@0.5", "temporal_mAP@0.5"):  # tubes, segments too
+        out[f"source_{key}"] = report.metrics[key]
     d = diagnose(src, dets)
     out["source_class_accuracy_on_localised"] = d["class_accuracy_on_localised"]
     tgt = AnnotationSet.load(data / other).split("test")
