@@ -680,3 +680,20 @@ def test_pseudo_round_end_to_end_real_detection(tmp_path, tiny_data):
     assert cfg["data"]["annotations"] == str(folder / abl.PSEUDO_LABELS)
     assert cfg["train"]["init"] == str(out / "runs/0/A_to_B/source/last.pt")
     assert 0.0 <= res.rows[0]["frame_mAP"] <= 100.0
+
+
+def test_suite_pins_keep_the_recipe_of_the_tables(tmp_path):
+    """The suite trains with the demo recipe as it was when docs/RESULTS.md §8 was measured,
+    whatever the demo recipe became since (session 27: 4-frame clips for the demo only)."""
+    from weaktube.config import apply_overrides
+    from weaktube.demo import demo_config
+
+    demo = demo_config(tmp_path)
+    suite = apply_overrides(demo, abl.SUITE_PINS)
+    assert (demo.model.clip_len, demo.data.frame_stride) == (4, 4)
+    assert (suite.model.clip_len, suite.data.frame_stride) == (8, 2)
+    loss, train = suite.loss, suite.train
+    assert (loss.class_iou, loss.class_iou_norm) == (0.0, False)
+    assert (train.ema_decay, train.amp) == (0.0, False)
+    assert (suite.data.augment.hue, suite.data.augment.saturation) == (0.0, 1.0)
+    assert suite.eval.postprocess.class_window_s == 0.0
