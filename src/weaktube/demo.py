@@ -14,11 +14,11 @@ from weaktube.fileio import atomic_write_json
 # The demo's training recipe, as overrides of the defaults (the same shape as a configs/ YAML).
 # 12 x 1536 clips, batch 8 (the from-scratch network learns more per clip from more, smaller
 # steps); bf16 autocast where the CPU has native bf16 ("auto"; float32 elsewhere, where bf16 is
-# emulated and 31-36x slower). Clips of 4 frames, 4 apart (session 27): the same 0.5 s of video
-# as 8 frames 2 apart at half the cost (31.7 against 15.7 clips/s in float32 on the AVX2-only
-# CPU), and on the two held-out renderings 81.4 / 77.5 % against 81.9 / 81.7 % (within the
-# ~10-point spread of training seeds, session 10); fewer clips at 4 frames (12 x 1280) lost
-# 7 points on both, so the clip budget stays (docs/RESULTS.md §1, sessions 9, 20 and 27).
+# emulated and 31-36x slower). Clips of 4 frames, 4 apart (session 27): nearly the span of 8
+# frames 2 apart (13 frames against 15) at half the cost (31.7 against 15.7 clips/s, float32,
+# AVX2-only CPU), and on the two held-out renderings 81.4 / 77.5 % frame-mAP against 79.3 /
+# 78.4 % (video and temporal mAP equal too); fewer clips at 4 frames (12 x 1280) lost 7 points
+# on both, so the clip budget stays (docs/RESULTS.md §1, sessions 9, 20 and 27).
 # Hue/saturation jitter (YOWO's 0.1 / 1.5) and a weight average (decay 0.998) were chosen on
 # held-out data (the seed-1 demo benchmark, benchmarks/recipe_check.py; docs/RESULTS.md §1), as
 # was the class rule below (session 16). `make demo` runs training seed 0 on the seed-0 data.
