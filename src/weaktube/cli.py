@@ -21,6 +21,7 @@ from pathlib import Path  # noqa: E402
 from weaktube.config import ConfigError
 from weaktube.data.readers import ReaderOptionError
 from weaktube.data.video import VideoError
+from weaktube.infer.export import ExportError
 from weaktube.structures import AnnotationError
 from weaktube.train.checkpoint import CheckpointError
 
@@ -302,6 +303,19 @@ def cmd_pseudo_label(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(a: argparse.Namespace) -> int:
+    from weaktube.infer.export import export_checkpoint
+
+    meta = export_checkpoint(a.checkpoint, a.out)
+    check = (f"max |saved - eager| = {meta['max_abs_diff']:.2g} on a batch of "
+             f"{meta['checked_batch']}" if meta["checked"]
+             else "not checked (onnxruntime is not installed)")
+    print(f"exported {a.checkpoint} -> {a.out} ({meta['model_format']}; input [B, "
+          f"{meta['clip_len']}, {meta['img_size']}, {meta['img_size']}, 3] uint8 RGB; "
+          f"{len(meta['classes'])} classes); {check}; metadata -> {a.out}.json")
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from weaktube.demo import run_demo
 
@@ -511,6 +525,13 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--out", default="runs/ablation")
     ab.set_defaults(func=cmd_bench_ablation)
 
+    x = sub.add_parser("export", help="a checkpoint -> a deployable model (torch.export .pt2 "
+                       "or ONNX .onnx) with its metadata (docs/EXPORT.md)")
+    x.add_argument("--checkpoint", required=True, help="a training run's last.pt")
+    x.add_argument("--out", required=True, help="model.pt2 (torch.export) or model.onnx (ONNX; "
+                   "needs pip install 'weaktube[export]'); metadata goes to OUT.json")
+    x.set_defaults(func=cmd_export)
+
     m = sub.add_parser("demo", help="synthetic data -> train -> evaluate -> rendered video")
     m.add_argument("--out", default="runs/demo")
     m.add_argument("--seed", type=int, default=0)
@@ -525,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (AnnotationError, VideoError, CheckpointError, ConfigError, FileNotFoundError,
-            ReaderOptionError) as e:
+            ReaderOptionError, ExportError) as e:
         print(f"weaktube: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
