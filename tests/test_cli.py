@@ -1,16 +1,28 @@
 """The command line: every subcommand has --help; bad input ends with one clear line, exit 2."""
 
+import argparse
 import json
 import subprocess
 import sys
 
 import pytest
 
-from weaktube.cli import main
+from weaktube.cli import build_parser, main
 
 SUBCOMMANDS = [["synth"], ["data", "check"], ["data", "convert"], ["data", "frames"], ["train"],
                ["detect"],
-               ["evaluate"], ["pseudo-label"], ["demo"], ["bench", "ablation"]]
+               ["evaluate"], ["pseudo-label"], ["export"], ["demo"], ["bench", "ablation"]]
+
+
+def _leaf_commands(parser, prefix=()):
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return [list(prefix)]
+    return [c for name, p in subs[0].choices.items() for c in _leaf_commands(p, (*prefix, name))]
+
+
+def test_every_subcommand_is_listed():
+    assert sorted(_leaf_commands(build_parser())) == sorted(SUBCOMMANDS)
 
 
 @pytest.mark.parametrize("cmd", SUBCOMMANDS)
