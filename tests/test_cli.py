@@ -82,6 +82,21 @@ def test_evaluate_json_last_line(tmp_path, capsys):
     assert json.loads(last) == {"metrics": {"frame_mAP@0.5": 100.0}}
 
 
+def test_evaluate_refuses_predictions_of_another_class_list(tmp_path, capsys):
+    gt = _write(tmp_path / "gt.json", {**GOOD, "classes": ["a", "b"]})
+    rows = [{"video": "v1", "frame": 1, "label": 0, "score": 0.9, "box": [1, 1, 10, 10]}]
+    for classes, message in ((["b", "a"], "label 0 is 'b' here but 'a'"),
+                             (["a"], "1 classes here, 2 in the ground truth")):
+        dets = _write(tmp_path / "d.json", {"format": "weaktube/detections@1",
+                                            "classes": classes, "detections": rows})
+        assert main(["evaluate", "--gt", gt, "--detections", dets]) == 2
+        err = capsys.readouterr().err
+        assert "d.json" in err and message in err and "classes" in err
+    same = _write(tmp_path / "same.json", {"format": "weaktube/detections@1",
+                                           "classes": ["a", "b"], "detections": rows})
+    assert main(["evaluate", "--gt", gt, "--detections", same]) == 0
+
+
 def test_missing_checkpoint(tmp_path, capsys):
     assert main(["detect", "--checkpoint", str(tmp_path / "x.pt"), "--video", "v.mp4",
                  "--out", str(tmp_path / "d.json")]) == 2

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -8,7 +9,9 @@ from weaktube.structures import (
     AnnotationSet,
     Detections,
     Segment,
+    SegmentPredictions,
     Tube,
+    TubePredictions,
     VideoRecord,
 )
 
@@ -94,6 +97,29 @@ def test_detections_roundtrip(tmp_path):
                                        '"detections": [{"video": "a", "frame": 1}]}')
     with pytest.raises(AnnotationError, match="detection 0"):
         Detections.load(tmp_path / "bad.json")
+
+
+def test_prediction_files_carry_their_class_list(tmp_path):
+    d = Detections(np.array(["a"], object), np.array([0]), np.array([1]),
+                   np.array([0.9], np.float32), np.array([[1, 2, 3, 4]], np.float32),
+                   classes=["run", "jump"])
+    d.save(tmp_path / "d.json")
+    assert Detections.load(tmp_path / "d.json").classes == ["run", "jump"]
+    assert Detections.concat([d.select(np.array([], np.int64)), d]).classes == ["run", "jump"]
+    assert Detections.concat([d, dataclasses.replace(d, classes=["x", "y"])]).classes is None
+    t = TubePredictions(np.array(["a"], object), np.array([0]), np.array([0.5]), np.array([2]),
+                        [np.array([[1.0, 2, 3, 4]])], classes=["run"])
+    t.save(tmp_path / "t.json")
+    assert TubePredictions.load(tmp_path / "t.json").classes == ["run"]
+    s = SegmentPredictions(np.array(["a"], object), np.array([0]), np.array([0.5]),
+                           np.array([0.0]), np.array([1.0]))
+    s.save(tmp_path / "s.json")  # no class list: none written, none read
+    assert "classes" not in json.loads((tmp_path / "s.json").read_text())
+    assert SegmentPredictions.load(tmp_path / "s.json").classes is None
+    (tmp_path / "bad.json").write_text('{"format": "weaktube/segments@1", "classes": [1], '
+                                       '"segments": []}')
+    with pytest.raises(AnnotationError, match="bad.json.*classes|classes.*bad.json"):
+        SegmentPredictions.load(tmp_path / "bad.json")
 
 
 def test_segment_frames_survive_rounding():

@@ -188,6 +188,8 @@ def cmd_detect(a: argparse.Namespace) -> int:
             ann = AnnotationSet.load(a.annotations)
             ann = ann.split(a.split) if a.split else ann
             dets = detect_videos(model, ann.videos, FrameStore(a.videos), **kw)
+    classes = list(ckpt["classes"])  # the label space, recorded in every prediction file
+    dets = dataclasses.replace(dets, classes=classes)
     dets.save(a.out)
     from weaktube.infer.link import LinkConfig
     from weaktube.infer.pipeline import tubes_and_segments
@@ -203,8 +205,8 @@ def cmd_detect(a: argparse.Namespace) -> int:
     out = Path(a.out)
     tubes_path = a.tubes or out.with_name(out.stem + ".tubes.json")
     segments_path = a.segments or out.with_name(out.stem + ".segments.json")
-    tubes.save(tubes_path)
-    segments.save(segments_path)
+    dataclasses.replace(tubes, classes=classes).save(tubes_path)
+    dataclasses.replace(segments, classes=classes).save(segments_path)
     print(f"wrote {len(dets)} detections to {a.out}, {len(tubes)} tubes to {tubes_path}, "
           f"{len(segments)} segments to {segments_path}")
     if a.render:
@@ -234,14 +236,20 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     gt = gt.split(a.split) if a.split else gt
     if not gt.videos:
         raise AnnotationError(f"split {a.split!r} has no videos", file=a.gt, field="split")
+    from weaktube.evaluate.matching import check_classes
+
     dets = Detections.load(a.detections) if a.detections else None
+    if dets is not None:
+        check_classes(dets.classes, gt.classes, a.detections)
     kwargs = {}
     if a.tubes:
         from weaktube.structures import TubePredictions
         kwargs["tubes"] = TubePredictions.load(a.tubes)
+        check_classes(kwargs["tubes"].classes, gt.classes, a.tubes)
     if a.segments:
         from weaktube.structures import SegmentPredictions
         kwargs["segments"] = SegmentPredictions.load(a.segments)
+        check_classes(kwargs["segments"].classes, gt.classes, a.segments)
     report = evaluate_all(gt, detections=dets, protocol=a.protocol,
                           keyframe_stride=a.keyframe_stride, **kwargs)
     print(format_per_class_table(per_class_rows(report)))

@@ -14,6 +14,7 @@ frame and field concerned.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -462,7 +463,9 @@ class Detections:
     """Per-frame detections, columnar. ``D`` rows.
 
     ``videos [D]`` video names, ``frames [D]`` 0-based, ``labels [D]`` class index,
-    ``scores [D]`` in [0, 1], ``boxes [D, 4]`` absolute pixels ``[x1, y1, x2, y2]``.
+    ``scores [D]`` in [0, 1], ``boxes [D, 4]`` absolute pixels ``[x1, y1, x2, y2]``;
+    ``classes``: the label space (index = label) when known, saved with the file so that
+    ``weaktube evaluate`` can refuse ground truth whose class list differs.
     """
 
     videos: np.ndarray
@@ -470,6 +473,7 @@ class Detections:
     labels: np.ndarray
     scores: np.ndarray
     boxes: np.ndarray
+    classes: list[str] | None = field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -477,7 +481,7 @@ class Detections:
     def select(self, index: np.ndarray) -> Detections:
         """The detections at ``index`` ([D'] ints or a [D] bool mask), in that order."""
         return Detections(self.videos[index], self.frames[index], self.labels[index],
-                          self.scores[index], self.boxes[index])
+                          self.scores[index], self.boxes[index], self.classes)
 
     @classmethod
     def empty(cls) -> Detections:
@@ -486,14 +490,16 @@ class Detections:
 
     @classmethod
     def concat(cls, parts: Sequence[Detections]) -> Detections:
+        known = {tuple(p.classes) for p in parts if p.classes is not None}
+        classes = list(known.pop()) if len(known) == 1 else None
         parts = [p for p in parts if len(p)]
         if not parts:
-            return cls.empty()
+            return dataclasses.replace(cls.empty(), classes=classes)
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                     ("videos", "frames", "labels", "scores", "boxes")))
+                     ("videos", "frames", "labels", "scores", "boxes")), classes)
 
     def to_dict(self) -> dict:
-        return {"format": DETECTIONS_FORMAT, "detections": [
+        return {"format": DETECTIONS_FORMAT, **_classes_entry(self.classes), "detections": [
             {"video": str(v), "frame": int(f), "label": int(c), "score": exact(s),
              "box": [exact(x) for x in b]}
             for v, f, c, s, b in zip(self.videos, self.frames, self.labels, self.scores,
@@ -508,7 +514,7 @@ class Detections:
         naming the detection, video and field. Scores and boxes load as float64 (the file
         holds the shortest decimals that give back the saved values, so rankings and ties are
         those of the run that wrote it)."""
-        rows = _pred_rows(path, "detections", DETECTIONS_FORMAT)
+        rows, classes = _pred_rows(path, "detections", DETECTIONS_FORMAT)
         n = len(rows)
         videos = np.empty(n, object)
         frames = np.zeros(n, np.int64)
@@ -520,7 +526,7 @@ class Detections:
             videos[i], labels[i], scores[i] = _pred_head(r, w)
             frames[i] = _pred_index(r, "frame", **w)
             boxes[i] = _pred_boxes(r, "box", **w)[0]
-        return cls(videos, frames, labels, scores, boxes)
+        return cls(videos, frames, labels, scores, boxes, classes)
 
 
 def exact(x: Any) -> float:
@@ -530,8 +536,14 @@ def exact(x: Any) -> float:
 
 
 # -------------------------------------------------------------------------- tube predictions
-def _pred_rows(path: str | os.PathLike, key: str, fmt: str) -> list:
-    """The list under ``key`` of a prediction file whose ``format`` must be ``fmt``."""
+def _classes_entry(classes: Sequence[str] | None) -> dict:
+    """``{"classes": [...]}`` for a prediction file that knows its label space, else ``{}``."""
+    return {} if classes is None else {"classes": [str(c) for c in classes]}
+
+
+def _pred_rows(path: str | os.PathLike, key: str, fmt: str) -> tuple[list, list[str] | None]:
+    """The list under ``key`` of a prediction file whose ``format`` must be ``fmt``, and its
+    optional ``classes`` (a list of names)."""
     data = _read_json(path)
     if not isinstance(data, dict):
         raise AnnotationError("top level must be a JSON object", file=path)
@@ -541,7 +553,11 @@ def _pred_rows(path: str | os.PathLike, key: str, fmt: str) -> list:
     rows = data.get(key)
     if not isinstance(rows, list):
         raise AnnotationError(f"expected a list under {key!r}", file=path, field=key)
-    return rows
+    classes = data.get("classes")
+    if classes is not None and not (isinstance(classes, list)
+                                    and all(isinstance(c, str) and c for c in classes)):
+        raise AnnotationError("must be a list of class names", file=path, field="classes")
+    return rows, classes
 
 
 def _pred_head(row: Any, where: dict[str, Any]) -> tuple[str, int, float]:
@@ -621,6 +637,7 @@ class TubePredictions:
     scores: np.ndarray
     start_frames: np.ndarray
     boxes: list[np.ndarray]
+    classes: list[str] | None = field(default=None, compare=False, repr=False)  # as Detections
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -636,7 +653,7 @@ class TubePredictions:
                    np.zeros(0, np.int64), [])
 
     def to_dict(self) -> dict:
-        return {"format": TUBES_FORMAT, "tubes": [
+        return {"format": TUBES_FORMAT, **_classes_entry(self.classes), "tubes": [
             {"video": str(v), "label": int(c), "score": exact(s),
              "start_frame": int(f), "boxes": [[exact(x) for x in b] for b in bx]}
             for v, c, s, f, bx in zip(self.videos, self.labels, self.scores, self.start_frames,
@@ -648,7 +665,7 @@ class TubePredictions:
     @classmethod
     def load(cls, path: str | os.PathLike) -> TubePredictions:
         """Read a ``weaktube/tubes@1`` file; any problem raises :class:`AnnotationError`."""
-        rows = _pred_rows(path, "tubes", TUBES_FORMAT)
+        rows, classes = _pred_rows(path, "tubes", TUBES_FORMAT)
         n = len(rows)
         videos = np.empty(n, object)
         labels = np.zeros(n, np.int64)
@@ -660,7 +677,7 @@ class TubePredictions:
             videos[i], labels[i], scores[i] = _pred_head(r, w)
             starts[i] = _pred_index(r, "start_frame", **w)
             boxes.append(_pred_boxes(r, "boxes", first_frame=int(starts[i]), **w))
-        return cls(videos, labels, scores, starts, boxes)
+        return cls(videos, labels, scores, starts, boxes, classes)
 
 
 # ----------------------------------------------------------------------- segment predictions
@@ -677,6 +694,7 @@ class SegmentPredictions:
     scores: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
+    classes: list[str] | None = field(default=None, compare=False, repr=False)  # as Detections
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -687,7 +705,7 @@ class SegmentPredictions:
                    np.zeros(0, np.float64), np.zeros(0, np.float64))
 
     def to_dict(self) -> dict:
-        return {"format": SEGMENTS_FORMAT, "segments": [
+        return {"format": SEGMENTS_FORMAT, **_classes_entry(self.classes), "segments": [
             {"video": str(v), "label": int(c), "score": exact(s),
              "start": exact(a), "end": exact(b)}
             for v, c, s, a, b in zip(self.videos, self.labels, self.scores, self.starts,
@@ -699,7 +717,7 @@ class SegmentPredictions:
     @classmethod
     def load(cls, path: str | os.PathLike) -> SegmentPredictions:
         """Read a ``weaktube/segments@1`` file; any problem raises :class:`AnnotationError`."""
-        rows = _pred_rows(path, "segments", SEGMENTS_FORMAT)
+        rows, classes = _pred_rows(path, "segments", SEGMENTS_FORMAT)
         n = len(rows)
         videos = np.empty(n, object)
         labels = np.zeros(n, np.int64)
@@ -712,4 +730,4 @@ class SegmentPredictions:
             if ends[i] <= starts[i]:
                 raise AnnotationError(f"needs start < end, got {starts[i]}..{ends[i]}",
                                       field="end", **w)
-        return cls(videos, labels, scores, starts, ends)
+        return cls(videos, labels, scores, starts, ends, classes)

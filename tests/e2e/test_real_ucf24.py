@@ -53,6 +53,10 @@ def test_real_clips_train_detect_link_evaluate_render(shared_data, ucf24_videos,
     assert main(["evaluate", "--gt", str(ann_path), "--detections", str(dets), "--tubes",
                  str(tmp_path / "d.tubes.json"), "--segments", str(tmp_path / "d.segments.json"),
                  "--json"]) == 0
+    # every prediction file records the label space it was made in (the run's and detect's)
+    for path in (run / "detections.json", run / "tubes.json", dets, tmp_path / "d.tubes.json",
+                 tmp_path / "d.segments.json"):
+        assert json.loads(path.read_text())["classes"] == ann.classes, path
 
     # one real video file -> detections, tubes and the video with its tubes drawn
     clip = find_video(ucf24_videos, "Basketball/v_Basketball_g07_c04")

@@ -16,6 +16,8 @@ same time: the loop runs over "waves" (k = 0, 1, ...), not over predictions.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from weaktube.structures import AnnotationError
@@ -118,6 +120,22 @@ def name_index(names: np.ndarray, known: dict[str, int]) -> np.ndarray:
     """``[N]`` index of each name in ``known`` (-1 for names not there)."""
     return np.fromiter((known.get(str(v), -1) for v in names), dtype=np.int64,
                        count=len(names))
+
+
+def check_classes(predicted: list[str] | None, classes: list[str],
+                  file: str | os.PathLike | None = None) -> None:
+    """Raise :class:`AnnotationError` when a prediction file's label space (its ``classes``,
+    written by ``weaktube detect`` and training runs; ``None``: not recorded, not checked)
+    differs from the ground truth's ``classes``: label ``i`` would name another action."""
+    if predicted is None or list(predicted) == list(classes):
+        return
+    for i, (p, g) in enumerate(zip(predicted, classes)):
+        if p != g:
+            raise AnnotationError(f"label {i} is {p!r} here but {g!r} in the ground truth: the "
+                                  "predictions were made for another class list (another "
+                                  "converter or class order?)", file=file, field="classes")
+    raise AnnotationError(f"{len(predicted)} classes here, {len(classes)} in the ground truth",
+                          file=file, field="classes")
 
 
 def check_columns(preds: object, columns: tuple[str, ...]) -> None:

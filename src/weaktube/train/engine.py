@@ -329,9 +329,8 @@ def evaluate_run(model: torch.nn.Module, cfg: ExperimentConfig, ann: AnnotationS
         return {}
     report, dets, tubes, segments = evaluate(model, test_ann, FrameStore(cfg.data.videos), cfg,
                                              device, progress)
-    dets.save(out_dir / "detections.json")
-    tubes.save(out_dir / "tubes.json")
-    segments.save(out_dir / "segments.json")
+    for preds, name in ((dets, "detections"), (tubes, "tubes"), (segments, "segments")):
+        dataclasses.replace(preds, classes=list(ann.classes)).save(out_dir / f"{name}.json")
     report.save(out_dir / "evaluation.json")
     return {"metrics": report.metrics, "per_class_ap": report.per_class.get("frame_AP@0.5", {})}
 
