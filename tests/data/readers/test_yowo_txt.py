@@ -12,6 +12,7 @@ from tests.data.readers.builders import write_yowo_folder, write_yowo_zip
 from weaktube.data.readers import attach_frame_paths, read_yowo_txt
 from weaktube.data.readers._common import JHMDB21_CLASSES, UCF24_CLASSES
 from weaktube.data.readers.yowo_txt import link_frame_boxes
+from weaktube.data.video import find_video
 from weaktube.structures import AnnotationError
 
 UCF_IDS = {c: i + 1 for i, c in enumerate(UCF24_CLASSES)}
@@ -171,6 +172,20 @@ def test_frames_root_sets_paths_and_extends_frames(tmp_path):
     assert len(messages) == 2 and "1 frame folder(s) hold a different number" in messages[1]
     assert "Basketball/v_Basketball_g01_c01 (8 images, 6 frames)" in messages[1]
     assert out[BASKET].num_frames == 6 and out[FENCE].path is not None
+
+
+def test_a_relative_frames_root_is_stored_absolute(tmp_path, monkeypatch):
+    write_yowo_folder(tmp_path, _videos(), UCF_IDS)
+    d = tmp_path / "rgb-images" / BASKET
+    d.mkdir(parents=True)
+    for i in range(1, 7):  # the 6 frames its labels span
+        (d / f"{i:05d}.jpg").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(UserWarning, match="no frame folder"):
+        ann = read_yowo_txt(tmp_path, frames_root="rgb-images")
+    assert ann[BASKET].path == str(d)
+    # found whatever --videos root the file is later used with
+    assert find_video(tmp_path / "elsewhere", BASKET, ann[BASKET].path) == d
 
 
 def test_link_frame_boxes_greedy_by_iou():

@@ -26,13 +26,15 @@ def attach_frame_paths(ann: AnnotationSet, frames_root: str | os.PathLike,
                        extend_num_frames: bool = False) -> AnnotationSet:
     """A copy of ``ann`` whose videos with a frame folder get ``path = frames_root/<name>``.
 
-    The path is stored as given (absolute when ``frames_root`` is). Videos without a folder keep
+    The path is stored absolute (a relative ``frames_root`` is taken from the current folder):
+    a relative ``path`` would be read relative to ``--videos``, not to where the conversion
+    ran. Videos without a folder keep
     their ``path``. When ``extend_num_frames`` is True a video whose folder holds more images than
     its ``num_frames`` gets ``num_frames`` = the image count (readers whose frame count is only a
     lower bound, e.g. the highest annotated frame, use this). Folders with a different count, and
     videos without a folder, are reported in one warning.
     """
-    root = require_dir(frames_root, "frame folder root")
+    root = require_dir(frames_root, "frame folder root").absolute()
     videos, missing, mismatched = [], [], []
     for v in ann.videos:
         folder = root / v.name
