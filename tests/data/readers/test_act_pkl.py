@@ -97,6 +97,15 @@ def test_errors_name_video_and_field(tmp_path, videos, match, field):
     assert "JHMDB-GT.pkl" in str(e.value)
 
 
+def test_errors_name_the_tube_by_its_place_in_gttubes(tmp_path):
+    # label 1's first tube is bad; label 0's gap-split track came before it
+    gap = _track([5, 6, 9], [1, 1, 5, 5])
+    bad = {V1: (40, (240, 320), {0: [gap], 1: [_track([3, 2], [1, 1, 5, 5])]})}
+    with pytest.raises(AnnotationError, match=r"gttubes\[1\]\[0\]") as e:
+        read_act_pkl(_write(tmp_path, videos={**_videos(), **bad}))
+    assert e.value.tube == 0 and "tube 0" in str(e.value)
+
+
 def test_split_list_errors(tmp_path):
     with pytest.raises(AnnotationError, match="both train_videos"):
         read_act_pkl(_write(tmp_path, train=[[V1, V2]], test=[[V2]]))

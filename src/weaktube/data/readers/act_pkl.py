@@ -65,27 +65,29 @@ def _split_list(data: dict, key: str, split: int, path: Path) -> list[str]:
             for v in as_list(lists[split], file=path, field=f"{key}[{split}]")]
 
 
-def _track(raw: object, nframes: int, box_base: int, size: tuple[int, int],
+def _track(raw: object, nframes: int, box_base: int, size: tuple[int, int], label: int,
            **where: object) -> tuple[np.ndarray, np.ndarray]:
-    """One ``[n, 5]`` array -> 0-based frames ``[n]`` and 0-based corner boxes ``[n, 4]``."""
+    """One ``[n, 5]`` array -> 0-based frames ``[n]`` and 0-based corner boxes ``[n, 4]``.
+    ``where["tube"]`` is its index in ``gttubes[video][label]``, which messages name."""
+    at = f"gttubes[{label}][{where.get('tube')}]"
     arr = np.asarray(raw) if isinstance(raw, np.ndarray | list | tuple) else None
     if arr is None or arr.dtype.kind not in "iuf" or arr.ndim != 2 or arr.shape[1] != 5 \
             or len(arr) == 0:
         desc = (f"dtype {arr.dtype}, shape {arr.shape}" if arr is not None
                 else type(raw).__name__)
-        raise AnnotationError(f"a tube must be a non-empty numeric [n, 5] array of "
+        raise AnnotationError(f"{at}: a tube must be a non-empty numeric [n, 5] array of "
                               f"<frame> <x1> <y1> <x2> <y2>, got {desc}", field="gttubes",
                               **where)
     arr = arr.astype(np.float64)
     frames = arr[:, 0]
     bad = ~np.isfinite(frames) | (frames != np.round(frames)) | (frames < 1) | (frames > nframes)
     if bad.any():
-        raise AnnotationError(f"frame number {frames[bad][0]!r} is not an integer in "
+        raise AnnotationError(f"{at}: frame number {frames[bad][0]!r} is not an integer in "
                               f"1..{nframes} (nframes)", frame=_frame_of(frames[bad][0]),
                               field="frame", **where)
     if (np.diff(frames) <= 0).any():
         i = int(np.argmax(np.diff(frames) <= 0)) + 1
-        raise AnnotationError("frame numbers must increase strictly along a tube",
+        raise AnnotationError(f"{at}: frame numbers must increase strictly along a tube",
                               frame=int(frames[i]), field="frame", **where)
     boxes = arr[:, 1:5].copy()
     boxes[:, :2] -= box_base  # [x1, y1] of 1-based pixels -> 0-based corners
@@ -173,8 +175,8 @@ def read_act_pkl(
             if not 0 <= label < len(classes):
                 raise AnnotationError(f"unknown class index {label} (the file has "
                                       f"{len(classes)} labels)", field="gttubes", **w)
-            for raw in as_list(tube_list, field="gttubes", **w):
-                frames, boxes = _track(raw, n, box_base, (width, height), tube=len(tubes), **w)
+            for ti, raw in enumerate(as_list(tube_list, field="gttubes", **w)):
+                frames, boxes = _track(raw, n, box_base, (width, height), label, tube=ti, **w)
                 tubes += tubes_from_frames(label, frames, boxes)
         videos.append(VideoRecord(name, n, width, height, fps, split_of[name], tubes,
                                   segments_from_tubes(tubes, fps)))
