@@ -83,6 +83,10 @@ def test_video_info_and_out_of_range(txt_root, video_info):
     with pytest.raises(AnnotationError, match="beyond the video end") as e:
         read_thumos14_txt(txt_root, video_info=video_info, out_of_range="error")
     assert e.value.video in OUT_OF_RANGE_VIDEOS
+    # named by the class file and the line that holds it, not the folder and a merged index
+    src, line = Path(e.value.file), int(e.value.field.removeprefix("line "))
+    assert src.is_file() and src.name.endswith(("_val.txt", "_test.txt"))
+    assert src.read_text().splitlines()[line - 1].split()[0] == e.value.video
     with pytest.raises(ReaderOptionError, match="out_of_range"):
         read_thumos14_txt(txt_root, out_of_range="keep")
 

@@ -349,7 +349,10 @@ class SegmentFitter:
         self.empty: list[tuple[str, float, float]] = []
 
     def fit(self, video: str, label: int, start: float, end: float, num_frames: int,
-            fps: float, ambiguous: bool = False, index: int | None = None) -> Segment | None:
+            fps: float, ambiguous: bool = False, index: int | None = None,
+            file: str | os.PathLike | None = None, field: str = "segment") -> Segment | None:
+        """The segment as kept (``None``: dropped). ``index``, ``file`` (default: the reader's
+        source) and ``field`` say where the segment is in its source, for the error."""
         duration = num_frames / fps
         if end == start:
             self.empty.append((video, start, end))
@@ -359,8 +362,9 @@ class SegmentFitter:
         if self.mode == "error":
             raise AnnotationError(
                 f"{start}..{end} s lies beyond the video end ({duration:.3f} s); use "
-                f"out_of_range='clip' to drop or clip such segments", file=self.file,
-                video=video, segment=index, field="segment")
+                f"out_of_range='clip' to drop or clip such segments",
+                file=self.file if file is None else file, video=video, segment=index,
+                field=field)
         if start >= duration:
             self.dropped.append((video, start, end))
             return None

@@ -65,8 +65,10 @@ def _class_files(path: Path) -> list[tuple[Path, str, str]]:
     return out
 
 
-def parse_thumos_lines(text: str, file: str | os.PathLike) -> list[tuple[str, float, float]]:
-    """``[(video, start s, end s)]`` of one class file; rejects malformed lines."""
+def parse_thumos_lines(text: str, file: str | os.PathLike
+                       ) -> list[tuple[str, float, float, int]]:
+    """``[(video, start s, end s, 1-based line number)]`` of one class file; rejects malformed
+    lines."""
     out = []
     for ln, line in enumerate(text.splitlines(), start=1):
         tok = line.split()
@@ -81,7 +83,7 @@ def parse_thumos_lines(text: str, file: str | os.PathLike) -> list[tuple[str, fl
         if start < 0 or end < start:
             raise AnnotationError(f"line {ln}: needs 0 <= start <= end, got {start}..{end} s",
                                   file=file, video=video, field="end")
-        out.append((video, start, end))
+        out.append((video, start, end, ln))
     return out
 
 
@@ -136,17 +138,19 @@ def read_thumos14_txt(
     label_of = {c: i for i, c in enumerate(classes)}
     info = _load_video_info(video_info) if video_info is not None else {}
 
-    raw: dict[str, list[tuple[int, float, float, bool]]] = {}
+    # video -> [(label, start, end, ambiguous, file, line)]
+    raw: dict[str, list[tuple[int, float, float, bool, Path, int]]] = {}
     split_of: dict[str, str] = {}
     for f, cls, split in files:
         if cls == AMBIGUOUS and not ambiguous:
             continue
-        for video, start, end in parse_thumos_lines(read_text(f), f):
+        for video, start, end, ln in parse_thumos_lines(read_text(f), f):
             if split_of.setdefault(video, split) != split:
                 raise AnnotationError(f"video is listed in both the {split_of[video]!r} and "
                                       f"the {split!r} files", file=f, video=video)
             amb = cls == AMBIGUOUS
-            raw.setdefault(video, []).append((0 if amb else label_of[cls], start, end, amb))
+            raw.setdefault(video, []).append((0 if amb else label_of[cls], start, end, amb, f,
+                                              ln))
 
     fitter = SegmentFitter(out_of_range, path)
     uninformed = []
@@ -159,8 +163,8 @@ def read_thumos14_txt(
             vfps, n = float(fps), frames_for_duration(max(s[2] for s in segs), fps)
             if video_info is not None:
                 uninformed.append(video)
-        segments = [fitter.fit(video, lab, s, e, n, vfps, amb, i)
-                    for i, (lab, s, e, amb) in enumerate(segs)]
+        segments = [fitter.fit(video, lab, s, e, n, vfps, amb, file=f, field=f"line {ln}")
+                    for lab, s, e, amb, f, ln in segs]
         videos.append(VideoRecord(video, n, 0, 0, vfps, split_of[video], [],
                                   [s for s in segments if s is not None]))
     if uninformed:
