@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -111,6 +112,20 @@ def test_actionformer_json_matches_the_txt(shared_data, thumos):
         assert v.split == thumos[v.name].split
     assert total_dropped == 30
     assert sum(len(v.segments) for v in af.videos) + total_dropped == 6365
+
+
+def test_actionformer_json_takes_frame_counts_from_video_info(shared_data):
+    path = shared_data / "thumos14" / "actionformer_json" / "thumos14.json"
+    info_path = shared_data / "thumos14" / "mmtad_json" / "TH14_video_info.json"
+    info = json.loads(info_path.read_text())
+    with pytest.warns(UserWarning, match="after the video end"):
+        plain = read_actionformer_json(path)
+    with pytest.warns(UserWarning, match="after the video end"):
+        af = read_actionformer_json(path, video_info=info_path)
+    # ActionFormer's duration overstates every video by 2-4 frames; the info file is taken
+    assert {plain[v.name].num_frames - v.num_frames for v in af.videos} <= {2, 3, 4}
+    for v in af.videos:
+        assert (v.fps, v.num_frames) == (info[v.name]["fps"], info[v.name]["num_frame"])
 
 
 def _thumos_tree(tmp_path: Path, rows: dict) -> Path:

@@ -405,3 +405,20 @@ def find_single(src: Path, pattern: str) -> Path:
                                   f"{[p.name for p in found]}", file=src)
         return found[0]
     return src
+
+
+def load_video_info(path: str | os.PathLike) -> dict[str, tuple[float, int]]:
+    """``TH14_video_info.json`` (mmtad / BasicTAD: ``{video: {fps, num_frame, ...}}``) ->
+    ``{video: (fps, num_frames)}``."""
+    data = as_dict(load_json(path), file=path)
+    out = {}
+    for video, entry in data.items():
+        w = {"file": path, "video": video}
+        entry = as_dict(entry, **w)
+        fps = as_float(get(entry, "fps", **w), field="fps", **w)
+        n = as_int(get(entry, "num_frame", **w), field="num_frame", **w)
+        if fps <= 0 or n <= 0:
+            raise AnnotationError(f"needs fps > 0 and num_frame > 0, got {fps}, {n}",
+                                  field="fps" if fps <= 0 else "num_frame", **w)
+        out[video] = (fps, n)
+    return out

@@ -15,14 +15,17 @@ Conversion rules:
   ``label_id``, the sorted label names.
 * subset (case-insensitive) training/train -> "train", validation/val -> "val",
   testing/test -> "test".
-* ``num_frames = round(duration * fps)``; ``segment(frames)`` is ignored (it is ``segment *
-  fps``). width/height 0 (unknown).
+* ``num_frames = round(duration * fps)``, or fps and ``num_frame`` from ``video_info``
+  (``TH14_video_info.json``) for the videos it lists: on THUMOS'14 ActionFormer's ``duration``
+  gives 2-4 frames more than mmtad's decoded counts for every video. ``segment(frames)`` is
+  ignored (it is ``segment * fps``). width/height 0 (unknown).
 * segments past the video end: see ``out_of_range``.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from weaktube.data.readers._common import (
@@ -35,6 +38,7 @@ from weaktube.data.readers._common import (
     finish,
     get,
     load_json,
+    load_video_info,
     parse_segment,
     reader,
 )
@@ -86,10 +90,13 @@ def _classes(db: dict, path: Path) -> list[str]:
 
 
 @reader
-def read_actionformer_json(src: str | os.PathLike, *, out_of_range: str = "clip") -> AnnotationSet:
+def read_actionformer_json(src: str | os.PathLike, *, out_of_range: str = "clip",
+                           video_info: str | os.PathLike | None = None) -> AnnotationSet:
     """Read an ActionFormer-style json.
 
     Args:
+        video_info: optional ``TH14_video_info.json`` giving fps and num_frame per video (the
+            decoded counts; videos it lacks keep ``round(duration * fps)``, with a warning).
         out_of_range: "clip" (drop segments starting after the video end, clip ends past it;
             warns) or "error".
 
@@ -102,6 +109,8 @@ def read_actionformer_json(src: str | os.PathLike, *, out_of_range: str = "clip"
     classes = _classes(db, path)
     label_of = {c: i for i, c in enumerate(classes)}
     fitter = SegmentFitter(out_of_range, path)
+    info = load_video_info(video_info) if video_info is not None else {}
+    uninformed = []
     videos = []
     for video, entry in db.items():
         w = {"file": path, "video": video}
@@ -112,7 +121,12 @@ def read_actionformer_json(src: str | os.PathLike, *, out_of_range: str = "clip"
         if fps <= 0 or duration <= 0:
             raise AnnotationError(f"needs fps > 0 and duration > 0, got {fps}, {duration}",
                                   field="fps" if fps <= 0 else "duration", **w)
-        n = max(1, round(duration * fps))
+        if video in info:
+            fps, n = info[video]
+        else:
+            n = max(1, round(duration * fps))
+            if video_info is not None:
+                uninformed.append(video)
         segments = []
         for si, a in enumerate(entry["annotations"]):
             start, end = parse_segment(get(a, "segment", segment=si, **w), segment=si, **w)
@@ -120,5 +134,8 @@ def read_actionformer_json(src: str | os.PathLike, *, out_of_range: str = "clip"
             if seg is not None:
                 segments.append(seg)
         videos.append(VideoRecord(video, n, 0, 0, fps, split, [], segments))
+    if uninformed:
+        warnings.warn(f"{video_info}: no entry for {len(uninformed)} video(s) ({uninformed[0]!r}"
+                      f"...); used round(duration * fps)", stacklevel=3)
     fitter.warn()
     return finish(classes, videos, path)

@@ -35,13 +35,10 @@ from pathlib import Path
 from weaktube.data.readers._common import (
     ReaderOptionError,
     SegmentFitter,
-    as_dict,
     as_float,
-    as_int,
     finish,
     frames_for_duration,
-    get,
-    load_json,
+    load_video_info,
     read_text,
     reader,
 )
@@ -87,22 +84,6 @@ def parse_thumos_lines(text: str, file: str | os.PathLike
     return out
 
 
-def _load_video_info(path: str | os.PathLike) -> dict[str, tuple[float, int]]:
-    """``TH14_video_info.json`` -> ``{video: (fps, num_frames)}``."""
-    data = as_dict(load_json(path), file=path)
-    out = {}
-    for video, entry in data.items():
-        w = {"file": path, "video": video}
-        entry = as_dict(entry, **w)
-        fps = as_float(get(entry, "fps", **w), field="fps", **w)
-        n = as_int(get(entry, "num_frame", **w), field="num_frame", **w)
-        if fps <= 0 or n <= 0:
-            raise AnnotationError(f"needs fps > 0 and num_frame > 0, got {fps}, {n}",
-                                  field="fps" if fps <= 0 else "num_frame", **w)
-        out[video] = (fps, n)
-    return out
-
-
 @reader
 def read_thumos14_txt(
     src: str | os.PathLike,
@@ -136,7 +117,7 @@ def read_thumos14_txt(
     if not classes:
         raise AnnotationError("no <Class>_val.txt / <Class>_test.txt files found", file=path)
     label_of = {c: i for i, c in enumerate(classes)}
-    info = _load_video_info(video_info) if video_info is not None else {}
+    info = load_video_info(video_info) if video_info is not None else {}
 
     # video -> [(label, start, end, ambiguous, file, line)]
     raw: dict[str, list[tuple[int, float, float, bool, Path, int]]] = {}
