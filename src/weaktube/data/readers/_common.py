@@ -347,6 +347,7 @@ class SegmentFitter:
         self.dropped: list[tuple[str, float, float]] = []
         self.clipped: list[tuple[str, float, float]] = []
         self.empty: list[tuple[str, float, float]] = []
+        self.frameless: list[tuple[str, float, float]] = []  # kept (see fit)
 
     def fit(self, video: str, label: int, start: float, end: float, num_frames: int,
             fps: float, ambiguous: bool = False, index: int | None = None,
@@ -358,7 +359,11 @@ class SegmentFitter:
             self.empty.append((video, start, end))
             return None
         if end <= duration + 1.0 / fps:  # inside, or within a frame of the end: as it is
-            return Segment(label, start, end, ambiguous)
+            seg = Segment(label, start, end, ambiguous)
+            first, stop = seg.frame_range(fps)
+            if stop <= first:  # shorter than a frame, between two frames: kept, reported
+                self.frameless.append((video, start, end))
+            return seg
         if self.mode == "error":
             raise AnnotationError(
                 f"{start}..{end} s lies beyond the video end ({duration:.3f} s); use "
@@ -375,7 +380,10 @@ class SegmentFitter:
         for items, what in (
                 (self.empty, "zero-length segment(s) (end == start) dropped"),
                 (self.dropped, "segment(s) starting after the video end dropped"),
-                (self.clipped, "segment(s) ending over a frame after the video end clipped")):
+                (self.clipped, "segment(s) ending over a frame after the video end clipped"),
+                (self.frameless, "segment(s) holding no frame (shorter than a frame, between "
+                                 "two) kept: temporal mAP counts them, training never samples "
+                                 "them")):
             if items:
                 videos = sorted({v for v, _, _ in items})
                 more = f" and {len(videos) - 5} more" if len(videos) > 5 else ""
