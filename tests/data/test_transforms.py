@@ -4,6 +4,7 @@ import pytest
 
 from weaktube.boxes import np_iou
 from weaktube.data.transforms import (
+    BORDER_FILL,
     AugmentConfig,
     jitter_color,
     jitter_hue_saturation,
@@ -174,3 +175,22 @@ def test_warped_blob_centre_lands_on_its_mapped_centre():
     oy, ox = np.mgrid[0:80, 0:80] + 0.5
     cx, cy = (out * ox).sum() / out.sum(), (out * oy).sum() / out.sum()
     assert abs(cx - 35) < 0.05 and abs(cy - 40) < 0.05
+
+
+def test_border_modes_fill_what_the_shift_exposes():
+    """A shift right by 20 px exposes a 20-px strip at the left: mirrored by "reflect" (the
+    person at the edge appears again, boxless), the ImageNet mean by "constant", the edge
+    column by "replicate"; the interior is the same in all three."""
+    frame = np.zeros((64, 64, 3), np.uint8)
+    frame[:, :6] = 255  # a bright "person" touching the left edge
+    m = resize_matrix(64, 64, 64)
+    m[0, 2] += 20
+    out = {b: warp_frames(frame[None], m, 64, b)[0] for b in ("reflect", "constant", "replicate")}
+    strip = slice(0, 16)  # output columns 0..15 come from beyond the left edge
+    assert out["reflect"][:, 15:20].min() == 255 and out["reflect"][:, :14].max() == 0
+    assert (out["constant"][:, strip] == BORDER_FILL).all()
+    assert (out["replicate"][:, strip] == 255).all()
+    for b in ("constant", "replicate"):
+        np.testing.assert_array_equal(out[b][:, 22:], out["reflect"][:, 22:])
+    with pytest.raises(ValueError, match="data.augment.border"):
+        AugmentConfig(border="wrap")

@@ -216,7 +216,7 @@ class ClipDataset(torch.utils.data.Dataset):
         h, w = frames.shape[1:3]
         s = self.img_size
         m = random_matrix(rng, w, h, s, aug) if aug else resize_matrix(w, h, s)
-        clip = warp_frames(frames, m, s)
+        clip = warp_frames(frames, m, s, aug.border if aug else "reflect")
         if aug:
             clip = jitter_color(clip, rng, aug.color)
             clip = jitter_hue_saturation(clip, rng, aug.hue, aug.saturation)

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+BORDERS = {"reflect": cv2.BORDER_REFLECT_101, "constant": cv2.BORDER_CONSTANT,
+           "replicate": cv2.BORDER_REPLICATE}
+BORDER_FILL = (124, 116, 104)  # RGB: the ImageNet mean (0.485, 0.456, 0.406) x 255, rounded
+
 
 @dataclass
 class AugmentConfig:
@@ -30,8 +34,16 @@ class AugmentConfig:
     hue: float = 0.0  # max hue rotation, fraction of the colour circle (0.5 = any hue; YOWO 0.1)
     saturation: float = 1.0  # saturation scaled by a factor in [1/s, s] (1 = off; YOWO 1.5)
     time_reverse: float = 0.0  # probability of a time-reversed clip (paper: 1:1 mix on THUMOS)
+    # What the warp exposes beyond the frame: "reflect" (mirror, cv2.BORDER_REFLECT_101; every
+    # recorded figure), "constant" (the ImageNet mean colour, 0 after normalisation; YOWO fills
+    # grey) or "replicate" (the edge pixels smeared). A person near the edge is mirrored, without
+    # a box, by "reflect": docs/DESIGN.md, "Augmentation"
+    border: str = "reflect"
 
     def __post_init__(self) -> None:
+        if self.border not in BORDERS:
+            raise ValueError(f"data.augment.border={self.border!r}: expected one of "
+                             f"{sorted(BORDERS)}")
         if not 0.0 <= self.hue <= 0.5:
             raise ValueError(f"data.augment.hue={self.hue}: expected 0..0.5 (a fraction of the "
                              "colour circle; 0.5 = any hue, 0 = off)")
@@ -75,14 +87,16 @@ def pixel_index_matrix(matrix: np.ndarray) -> np.ndarray:
     return m
 
 
-def warp_frames(frames: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """``[T, H, W, 3]`` uint8 -> ``[T, size, size, 3]`` uint8 under the ``[2, 3]`` affine, which
-    maps continuous input coordinates to continuous output coordinates (as for the boxes,
-    :func:`warp_boxes`)."""
+def warp_frames(frames: np.ndarray, matrix: np.ndarray, size: int,
+                border: str = "reflect") -> np.ndarray:
+    """``[T, H, W, 3]`` uint8 RGB -> ``[T, size, size, 3]`` uint8 under the ``[2, 3]`` affine,
+    which maps continuous input coordinates to continuous output coordinates (as for the boxes,
+    :func:`warp_boxes`); what lies beyond the frame is filled as ``border`` says
+    (:class:`AugmentConfig`)."""
     m = pixel_index_matrix(matrix)
     return np.stack([
-        cv2.warpAffine(f, m, (size, size), flags=cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REFLECT_101) for f in frames])
+        cv2.warpAffine(f, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=BORDERS[border],
+                       borderValue=BORDER_FILL) for f in frames])
 
 
 def warp_boxes(boxes: np.ndarray, matrix: np.ndarray, size: int,
