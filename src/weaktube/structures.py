@@ -41,6 +41,28 @@ def keyframe_indices(num_frames: int, keyframe_stride: int) -> np.ndarray:
     return keys
 
 
+def merge_runs(groups: Sequence[Any], starts: np.ndarray, ends: np.ndarray,
+               gap: float = 0.0) -> np.ndarray:
+    """Intervals sorted by ``(group, start)`` -> ``[N]`` index of the first interval of the run
+    each one joins: an interval joins the run before it when it has the same group and
+    ``start <= run end + gap`` (overlapping, touching or at most ``gap`` apart; the run end is
+    the largest end so far). Compared with a relative tolerance of 1e-9, so that times computed
+    as frame / fps that are equal in frames compare equal. The one rule by which segments of
+    one class become one instance, in predictions (:func:`weaktube.infer.temporal.
+    segments_from_tubes` with ``merge``) and in the ground truth made from tubes alike."""
+    n = len(starts)
+    head = np.arange(n)
+    h, end = 0, None
+    for i in range(n):
+        if end is not None and groups[i] == groups[h] and (
+                starts[i] <= end + gap + 1e-9 * max(1.0, abs(float(end)))):
+            head[i] = h
+            end = max(end, ends[i])
+        else:
+            h, end = i, ends[i]
+    return head
+
+
 ANNOTATIONS_FORMAT = "weaktube/annotations@1"
 DETECTIONS_FORMAT = "weaktube/detections@1"
 TUBES_FORMAT = "weaktube/tubes@1"

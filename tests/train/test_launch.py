@@ -64,11 +64,14 @@ def test_two_processes_train_together_and_resume(data, tmp_path):
     assert notes == [{"after_epoch": 1, "batches_done": 0, "changed": {"train.epochs": [2, 3]}}]
 
     # the target stage (gradients averaged by hand: its loss calls the sub-forwards) from it
+    # with a mean teacher, whose buffers are shared from rank 0 as the model's are
     weak = apply_overrides(cfg, {"data": {"annotations": str(data / "target_weak.json")},
                                  "train": {"stage": "target", "init": str(run / "last.pt"),
-                                           "epochs": 1}})
+                                           "epochs": 1},
+                                 "weak": {"teacher_decay": 0.99}})
     target = run_training(weak, tmp_path / "target", progress=False)
     assert target["iterations"] == 4 and "tracker" in target
+    assert load_checkpoint(tmp_path / "target" / "last.pt")["weak"]["teacher_ema"]
     assert 0.0 <= target["metrics"]["frame_mAP@0.5"] <= 100.0
 
 

@@ -27,6 +27,7 @@ from weaktube.structures import (
     SegmentPredictions,
     TubePredictions,
     VideoRecord,
+    merge_runs,
 )
 
 SEGMENT_METHODS = ("viterbi", "hysteresis")
@@ -163,8 +164,10 @@ def segments_from_tubes(tubes: TubePredictions, fps: dict[str, float] | float, *
 
     ``fps``: one frame rate for every video, or ``{video: fps}``. ``merge``: segments of the
     same video and class that overlap, touch or lie at most ``merge_gap`` seconds apart
-    (``next.start <= current.end + merge_gap``) become their union, scored with the highest
-    score among them. Rows come out sorted by video, label, start.
+    (``next.start <= current.end + merge_gap``, :func:`~weaktube.structures.merge_runs`) become
+    their union, scored with the highest score among them: the rule by which the readers'
+    ground-truth segments are made from tubes too. Rows come out sorted by video, label,
+    start.
     """
     n = len(tubes)
     if n == 0:
@@ -180,16 +183,10 @@ def segments_from_tubes(tubes: TubePredictions, fps: dict[str, float] | float, *
     videos, labels, scores, starts, ends = (a[order] for a in (videos, labels, scores, starts,
                                                                 ends))
     if merge:
-        keep = np.ones(n, dtype=bool)
-        head = 0  # row holding the segment being grown
-        for i in range(1, n):
-            same = videos[i] == videos[head] and labels[i] == labels[head]
-            if same and starts[i] <= ends[head] + merge_gap:
-                ends[head] = max(ends[head], ends[i])
-                scores[head] = max(scores[head], scores[i])
-                keep[i] = False
-            else:
-                head = i
+        head = merge_runs(list(zip(videos, labels)), starts, ends, merge_gap)  # [N]
+        np.maximum.at(ends, head, ends)  # each run's first row takes the run's union ...
+        np.maximum.at(scores, head, scores)  # ... and its best score
+        keep = head == np.arange(n)
         videos, labels, scores, starts, ends = (a[keep] for a in (videos, labels, scores, starts,
                                                                    ends))
     return SegmentPredictions(videos.astype(object), labels, scores, starts, ends)

@@ -194,6 +194,7 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
                     ema: ModelEma | None = None,
                     amp: bool | None = None,
                     checkpoint: Callable[[int, int], None] | None = None,
+                    teacher: torch.nn.Module | None = None,
                     ) -> tuple[int, dict[str, float]]:
     """One pass over ``loader``. Returns the new global iteration and the epoch's mean terms.
 
@@ -201,7 +202,9 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
     :func:`~weaktube.train.precision.resolve_amp`).
     ``ema``: updated from the model's weights after every optimiser step.
     ``sync_grads``: average the gradients over the processes by hand after each backward (for a
-    ``loss_fn`` that bypasses the DDP wrapper's forward; see :func:`average_gradients`).
+    ``loss_fn`` that bypasses the DDP wrapper's forward; see :func:`average_gradients`); the
+    model's buffers, and ``teacher``'s (a mean teacher that ``loss_fn`` updates from the model,
+    batch-norm statistics of this process's batch included), then become rank 0's.
     ``checkpoint(iteration, batches)``: called after every ``train.checkpoint_every``-th
     optimiser step inside the pass (not after its last batch), ``batches`` = the batches of
     ``loader`` consumed so far, skipped ones included."""
@@ -236,6 +239,8 @@ def train_one_epoch(model: torch.nn.Module, loss_fn: LossFn, loader, optimizer,
         if sync_grads:  # before unscale_: every process's GradScaler then sees the same grads
             average_gradients(model)
             broadcast_buffers(model)  # rank 0's batch-norm statistics, as DDP keeps them
+            if teacher is not None:
+                broadcast_buffers(teacher)
         if scaler is not None:
             scaler.unscale_(optimizer)
         params = [p for p in model.parameters() if p.grad is not None]
@@ -640,6 +645,8 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
                if tc.stage == "target" and cfg.weak.needs_teacher else None)
     weak_loss = (WeakLoss(cfg.weak, cfg.loss, anchors, num_classes, teacher)
                  if tc.stage == "target" else None)
+    # a mean teacher's buffers follow each process's batches: rank 0's are shared after each step
+    mean_teacher = weak_loss.teacher if weak_loss is not None and weak_loss.teacher_ema else None
     if weak_loss is not None and weak_loss.state_dict() and ckpt:
         if not ckpt.get("weak"):
             raise ValueError(f"{last}: this run has a mean teacher (weak.teacher_decay="
@@ -689,7 +696,8 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         iteration, means = train_one_epoch(train_model, loss_fn, loader, optimizer, scheduler,
                                            device, epoch, cfg, log_path, iteration, scaler,
                                            progress and info.main, sync_grads=sync_by_hand,
-                                           ema=ema, amp=use_amp, checkpoint=save_within)
+                                           ema=ema, amp=use_amp, checkpoint=save_within,
+                                           teacher=mean_teacher)
         t_train += time.perf_counter() - t0
         history.append({"epoch": epoch, **means})
         if info.main:

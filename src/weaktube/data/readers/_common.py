@@ -28,6 +28,7 @@ from weaktube.structures import (
     Segment,
     Tube,
     VideoRecord,
+    merge_runs,
 )
 
 # Class lists, index = label. Facts from the datasets (alphabetical in all four).
@@ -306,8 +307,21 @@ def check_boxes(boxes: np.ndarray, width: int, height: int, first_frame: int,
 
 
 def segments_from_tubes(tubes: Iterable[Tube], fps: float) -> list[Segment]:
-    """One :class:`Segment` per tube, covering exactly its frames: ``[start/fps, end/fps)``."""
-    return [Segment(t.label, t.start_frame / fps, t.end_frame / fps) for t in tubes]
+    """The ground-truth action instances of a box dataset: the tubes of one class that overlap
+    or touch in time (two people fencing, a track split at a gap that closes) make one
+    :class:`Segment`, their union ``[first frame / fps, end frame / fps)``, sorted by class and
+    start. Predictions are merged by the same rule (:func:`weaktube.structures.merge_runs`,
+    ``weaktube.infer.pipeline.tubes_and_segments``), so temporal mAP counts the same instances
+    on both sides (one segment per tube capped it at 87 % on the real UCF101-24 test split
+    with the ground truth itself as predictions)."""
+    spans = sorted((t.label, t.start_frame, t.end_frame) for t in tubes)
+    if not spans:
+        return []
+    labels, starts, ends = (np.array(x) for x in zip(*spans))
+    head = merge_runs(labels, starts, ends)  # in frames: exact
+    np.maximum.at(ends, head, ends)
+    return [Segment(int(labels[i]), int(starts[i]) / fps, int(ends[i]) / fps)
+            for i in np.flatnonzero(head == np.arange(len(head)))]
 
 
 # -------------------------------------------------------------------------------- segments
