@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 
 from weaktube.data.readers import read_ucf24_pyannot
-from weaktube.data.video import VideoError, find_video, plausible_fps, probe_video, read_video
+from weaktube.data.video import (
+    VideoError,
+    find_video,
+    frame_order_key,
+    plausible_fps,
+    probe_video,
+    read_video,
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +57,18 @@ def test_plausible_fps_drops_missing_and_nonsense_rates():
     assert plausible_fps(29.97) == 29.97 and plausible_fps(1000.0) == 1000.0
     assert plausible_fps(0.0) is None and plausible_fps(90000.0) is None
     assert plausible_fps(-25.0) is None and plausible_fps(None) is None
+
+
+def test_frame_folders_are_read_in_number_order(tmp_path):
+    """Unpadded (ffmpeg's %d.jpg) and mixed-width numbering: frame i is the image numbered i,
+    not the i-th name in string order (1, 10, 11, 12, 2, ...)."""
+    for names in ([f"{i}.png" for i in range(1, 13)],
+                  [f"{i:04d}.png" for i in range(1, 10)] + [f"{i:05d}.png" for i in (10, 11, 12)],
+                  [f"img_{i}.png" for i in range(1, 13)]):
+        folder = tmp_path / names[0].split(".")[0]
+        folder.mkdir()
+        for i, name in enumerate(names):
+            cv2.imwrite(str(folder / name), np.full((8, 8, 3), 10 * i, np.uint8))
+        frames = read_video(folder)
+        assert [int(f[0, 0, 0]) for f in frames] == [10 * i for i in range(12)], names[:3]
+    assert frame_order_key("2.jpg") < frame_order_key("10.jpg")

@@ -11,6 +11,7 @@ reports a nonsense frame count, so :func:`probe_video` counts frames by decoding
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,18 @@ def find_video(root: str | os.PathLike, name: str, path: str | None = None) -> P
         f"{', '.join(str(c.name) for c in candidates[:3])}, ... and a frame folder)")
 
 
+def frame_order_key(name: str) -> tuple:
+    """Sort key that orders frame images by the numbers in their names (``2.jpg`` before
+    ``10.jpg``, ``0009`` before ``00010``), the text between them compared as text: a plain
+    string sort scrambles unpadded or mixed-width numbering (ffmpeg's ``%d.jpg``) without any
+    error, every box then landing on another frame."""
+    return tuple((1, int(part), "") if part.isdigit() else (0, 0, part)
+                 for part in re.split(r"(\d+)", name) if part)
+
+
 def _frame_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS),
+                  key=lambda p: frame_order_key(p.name))
 
 
 def plausible_fps(fps: float | None) -> float | None:
