@@ -123,3 +123,17 @@ def test_frame_count_mismatch_is_reported(frame_root):
     bad = AnnotationSet(["move"], [VideoRecord("vid", T + 5, W, H, 10.0, "train", v.tubes)])
     with pytest.raises(AnnotationError, match="video 'vid'.*num_frames"):
         FrameStore(root).preload(bad)
+
+
+def test_one_name_two_paths_are_two_videos(tmp_path):
+    """A replayed annotation file may name a video as the trained one does, at its own path:
+    the store must not hand one's frames for the other (it was keyed by name alone)."""
+    for folder, value in (("a", 1), ("b", 2)):
+        (tmp_path / folder).mkdir()
+        for f in range(3):
+            cv2.imwrite(str(tmp_path / folder / f"{f + 1:05d}.png"),
+                        np.full((8, 8, 3), value, np.uint8))
+    store = FrameStore(tmp_path)
+    a, b = (VideoRecord("x", 3, 8, 8, 10.0, "train", path=p) for p in ("a", "b"))
+    assert [int(store.get(r, np.array([0]))[0, 0, 0, 0]) for r in (a, b)] == [1, 2]
+    assert [int(store.video(r)[0, 0, 0, 0]) for r in (a, b)] == [1, 2]

@@ -110,10 +110,10 @@ def test_preload_keeps_to_its_budget_and_says_what_to_do(two_clips, ucf24_videos
     store = FrameStore(ucf24_videos, max_bytes=sizes[0] + sizes[1] // 2)  # room for one
     with pytest.warns(UserWarning, match=r"1 of 2 videos .*weaktube data frames"):
         store.preload(two_clips)
-    assert list(store._cache) == [two_clips.videos[0].name]
+    assert [name for name, _ in store._cache] == [two_clips.videos[0].name]
     with pytest.warns(UserWarning, match="1 of 2 videos"):  # what is cached counts
         store.preload(two_clips)
-    assert list(store._cache) == [two_clips.videos[0].name]
+    assert [name for name, _ in store._cache] == [two_clips.videos[0].name]
     # frame folders are never decoded ahead: nothing to warn about, nothing cached
     extract_frames(two_clips, ucf24_videos, tmp_path, ext="jpg", progress=False)
     folders = FrameStore(tmp_path, max_bytes=1)

@@ -71,19 +71,22 @@ class FrameStore:
     def __init__(self, root: str | os.PathLike, max_bytes: int = 8 << 30) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        # keyed by (name, path): two records of one name with their own paths (a replayed
+        # annotation file's) are two videos
+        self._cache: OrderedDict[tuple[str, str | None], np.ndarray] = OrderedDict()
         self._bytes = 0
         # frame folders: their images and size (W, H); None: a video file
-        self._files: dict[str, tuple[list[Path], tuple[int, int]] | None] = {}
+        self._files: dict[tuple[str, str | None], tuple[list[Path], tuple[int, int]] | None] = {}
 
     def video(self, record: VideoRecord) -> np.ndarray:
         """All frames of ``record``: ``[num_frames, H, W, 3]`` uint8 RGB."""
-        arr = self._cache.get(record.name)
+        key = (record.name, record.path)
+        arr = self._cache.get(key)
         if arr is not None:
-            self._cache.move_to_end(record.name)
+            self._cache.move_to_end(key)
             return arr
         arr = load_record_frames(self.root, record)
-        self._cache[record.name] = arr
+        self._cache[key] = arr
         self._bytes += arr.nbytes
         while self._bytes > self.max_bytes and len(self._cache) > 1:
             _, old = self._cache.popitem(last=False)
@@ -93,15 +96,16 @@ class FrameStore:
     def frame_files(self, record: VideoRecord) -> tuple[list[Path], tuple[int, int]] | None:
         """The checked images of a frame-folder record and their size (W, H); None for a
         video file. Looked up once per video."""
-        if record.name not in self._files:
-            self._files[record.name] = record_frame_files(self.root, record)
-        return self._files[record.name]
+        key = (record.name, record.path)
+        if key not in self._files:
+            self._files[key] = record_frame_files(self.root, record)
+        return self._files[key]
 
     def frames(self, record: VideoRecord) -> np.ndarray | Iterator[np.ndarray]:
         """Every frame of ``record`` in order, for one pass (detection): the cached array
         when the video is in memory, else a checked stream that keeps nothing
         (:func:`~weaktube.data.video.iter_record_frames`)."""
-        arr = self._cache.get(record.name)
+        arr = self._cache.get((record.name, record.path))
         return arr if arr is not None else iter_record_frames(self.root, record)
 
     def get(self, record: VideoRecord, indices: np.ndarray) -> np.ndarray:
@@ -120,7 +124,7 @@ class FrameStore:
         for v in ann.videos:
             find_video(self.root, v.name, v.path)  # fail early with the video's name
         for v in tqdm(ann.videos, desc="decode", unit="video", disable=not progress):
-            if self.frame_files(v) is not None or v.name in self._cache:
+            if self.frame_files(v) is not None or (v.name, v.path) in self._cache:
                 continue  # read per clip, or decoded already
             need = v.num_frames * v.width * v.height * 3  # 0 when the size is unknown
             if need > budget:
