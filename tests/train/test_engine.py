@@ -3,11 +3,13 @@ weights stay as they were), and too many in a row abort with a clear error."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from weaktube.config import ExperimentConfig, apply_overrides
+from weaktube.structures import AnnotationSet, Segment, Tube, VideoRecord
 from weaktube.train.engine import NonFiniteLossError, make_scheduler, train_one_epoch
 
 
@@ -373,3 +375,19 @@ def test_a_missing_test_video_fails_before_training(tmp_path):
         fit(cfg, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "last.pt").exists()
     fit(cfg, tmp_path / "run", progress=False, evaluate_at_end=False)  # trains without it
+
+
+def test_source_stage_leaves_out_videos_with_segments_but_no_boxes():
+    from weaktube.train.engine import source_stage_videos
+
+    boxed = VideoRecord("boxed", 10, 32, 32, 10.0, "train",
+                        [Tube(0, 2, np.array([[1, 1, 9, 9]] * 3, np.float32))],
+                        [Segment(0, 0.2, 0.5)])
+    weak = VideoRecord("weak", 10, 32, 32, 10.0, "train", [], [Segment(0, 0.1, 0.6)])
+    empty = VideoRecord("empty", 10, 32, 32, 10.0, "train")  # background: kept
+    ann = AnnotationSet(["a"], [boxed, weak, empty])
+    with pytest.warns(UserWarning, match=r"ann.json: 1 train video\(s\) .*'weak'.*--stage target"):
+        kept = source_stage_videos(ann, "ann.json")
+    assert [v.name for v in kept.videos] == ["boxed", "empty"]
+    only_boxed = AnnotationSet(["a"], [boxed, empty])
+    assert source_stage_videos(only_boxed) is only_boxed

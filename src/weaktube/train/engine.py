@@ -340,6 +340,22 @@ def evaluate_run(model: torch.nn.Module, cfg: ExperimentConfig, ann: AnnotationS
     return {"metrics": report.metrics, "per_class_ap": report.per_class.get("frame_AP@0.5", {})}
 
 
+def source_stage_videos(train_ann: AnnotationSet, file: str = "") -> AnnotationSet:
+    """The train videos the source stage learns from: all but those with segments and no tubes
+    (a weak video of a mixed file), whose acting people have no boxes, so that every action
+    keyframe would teach "no one here"; a warning names them. Videos with neither stay
+    (background)."""
+    weak = [v.name for v in train_ann.videos if v.segments and not v.tubes]
+    if not weak:
+        return train_ann
+    warnings.warn(f"{file}: {len(weak)} train video(s) have segments but no tubes (e.g. "
+                  f"{weak[0]!r}); the source stage leaves them out (their people have no boxes, "
+                  "so every action frame would teach 'background'); they train with --stage "
+                  "target", stacklevel=2)
+    return AnnotationSet(list(train_ann.classes),
+                         [v for v in train_ann.videos if not (v.segments and not v.tubes)])
+
+
 def build_model_config(cfg: ExperimentConfig, train_ann: AnnotationSet) -> DetectorConfig:
     """The variant's DetectorConfig with k-means anchors and the config's overrides."""
     from weaktube.config import apply_overrides
@@ -544,6 +560,8 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
     if tc.stage == "source" and not boxed:
         raise ValueError(f"{cfg.data.annotations}: the {cfg.data.train_split!r} split has no "
                          "boxes; the source stage needs tubes (use --stage target)")
+    if tc.stage == "source":
+        train_ann = source_stage_videos(train_ann, cfg.data.annotations)
     if tc.stage == "target":
         if not tc.init:
             raise ValueError("train.stage=target needs train.init (the source checkpoint)")
