@@ -39,7 +39,6 @@ def video_and_reference(tiny_run):
     return run, torch.from_numpy(clips), ref
 
 
-@pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")  # torch.onnx's own pytree use
 @pytest.mark.parametrize("suffix", [".pt2", ".onnx"])
 def test_exported_model_decodes_as_weaktube(video_and_reference, tmp_path, suffix):
     run, clips, ref = video_and_reference

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -100,9 +101,11 @@ def _export_onnx(deployed: DeployedDetector, example: torch.Tensor, tmp: Path) -
         raise ExportError(f"ONNX export needs the onnx and onnxscript packages ({e}): "
                           "pip install 'weaktube[export]'") from None
     batch = torch.export.Dim("batch", min=1, max=4096)
-    torch.onnx.export(deployed, (example,), str(tmp), dynamo=True, external_data=False,
-                      dynamic_shapes={"clip": {0: batch}}, input_names=["clip"],
-                      output_names=["boxes", "objectness", "class_probs"], verbose=False)
+    with warnings.catch_warnings():  # torch.onnx's own use of a deprecated pytree class
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        torch.onnx.export(deployed, (example,), str(tmp), dynamo=True, external_data=False,
+                          dynamic_shapes={"clip": {0: batch}}, input_names=["clip"],
+                          output_names=["boxes", "objectness", "class_probs"], verbose=False)
 
 
 def _run_onnx(path: Path, clip: torch.Tensor) -> list[np.ndarray] | None:
