@@ -22,7 +22,9 @@ def test_bsn_real_files(shared_data: Path):
     assert "6 segment(s) ending over a frame after the video end clipped" in messages
     frameless = [(v.name, s) for v in ann.videos for s in v.segments
                  if s.frame_range(v.fps)[1] <= s.frame_range(v.fps)[0]]
-    assert f"{len(frameless)} segment(s) holding no frame" in messages and len(frameless) > 10
+    assert f"{len(frameless)} segment(s) holding no frame" in messages and len(frameless) == 58
+    # BSN keeps action_name.csv's order; activitynet-json sorts the names (docs/DATASETS.md)
+    assert sum(a != b for a, b in zip(ann.classes, sorted(ann.classes))) == 199
     assert len(ann) == 19228 and ann.num_classes == 200
     assert ann.classes[0] == "Applying sunscreen" and "Mooping floor" in ann.classes
     assert Counter(v.split for v in ann.videos) == {"train": 9649, "val": 4728, "test": 4851}

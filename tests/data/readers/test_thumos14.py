@@ -123,7 +123,8 @@ def test_actionformer_json_takes_frame_counts_from_video_info(shared_data):
     with pytest.warns(UserWarning, match="after the video end"):
         af = read_actionformer_json(path, video_info=info_path)
     # ActionFormer's duration overstates every video by 2-4 frames; the info file is taken
-    assert {plain[v.name].num_frames - v.num_frames for v in af.videos} <= {2, 3, 4}
+    assert Counter(plain[v.name].num_frames - v.num_frames for v in af.videos) == \
+        {3: 388, 2: 15, 4: 9}
     for v in af.videos:
         assert (v.fps, v.num_frames) == (info[v.name]["fps"], info[v.name]["num_frame"])
 

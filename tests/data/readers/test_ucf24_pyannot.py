@@ -43,7 +43,8 @@ def test_real_file_counts(ucf24):
             assert set().union(*(range(*r) for r in runs)) == frames, v.name
             assert all(b[0] > a[1] for a, b in zip(runs, runs[1:])), v.name  # apart
             merged += sum(t.label == k for t in v.tubes) - len(runs)
-    assert merged > 0 and sum(len(v.segments) for v in ucf24.videos) == 4458 - merged
+    assert merged > 0 and sum(len(v.segments) for v in ucf24.videos) == 4458 - merged == 3468
+    assert sum(len(v.segments) for v in ucf24.split("test").videos) == 966
 
 
 def test_ground_truth_tubes_as_predictions_score_100_temporally(ucf24):
