@@ -391,3 +391,19 @@ def test_source_stage_leaves_out_videos_with_segments_but_no_boxes():
     assert [v.name for v in kept.videos] == ["boxed", "empty"]
     only_boxed = AnnotationSet(["a"], [boxed, empty])
     assert source_stage_videos(only_boxed) is only_boxed
+
+
+def test_target_stage_warns_on_short_clips():
+    from weaktube.train.engine import warn_short_weak_clips
+
+    cfg = ExperimentConfig()
+    with pytest.warns(UserWarning, match="clips of 4 frames.*session 28"):
+        warn_short_weak_clips(4, cfg)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_short_weak_clips(8, cfg)  # the measured recipe: silent
+        # classification only (Baseline+SCEL): no tracker, no consistency loss to starve
+        warn_short_weak_clips(4, apply_overrides(cfg, {"weak": {"use_trb": False,
+                                                               "use_ncb": False}}))

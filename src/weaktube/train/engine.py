@@ -340,6 +340,25 @@ def evaluate_run(model: torch.nn.Module, cfg: ExperimentConfig, ann: AnnotationS
     return {"metrics": report.metrics, "per_class_ap": report.per_class.get("frame_AP@0.5", {})}
 
 
+WEAK_MIN_CLIP_LEN = 8  # the tracker + consistency losses were measured to work from here
+
+
+def warn_short_weak_clips(clip_len: int, cfg: ExperimentConfig) -> None:
+    """Warn when the target stage's tracker or consistency loss runs on clips shorter than
+    :data:`WEAK_MIN_CLIP_LEN` frames: with the demo's clips of 4 frames 4 apart they added
+    nothing over classification-only training (docs/RESULTS.md §8 session 28: 8x fewer
+    tracker seeds), while 8 frames 2 apart gained 11-20 points. The clip length is the source
+    checkpoint's (branch 2 keeps its frames), so the fix is a source model trained on longer
+    clips."""
+    if (cfg.weak.use_trb or cfg.weak.use_ncb) and clip_len < WEAK_MIN_CLIP_LEN:
+        warnings.warn(
+            f"target stage on clips of {clip_len} frames ({cfg.data.frame_stride} apart): with "
+            f"4-frame clips the tracker and consistency losses added nothing over "
+            f"classification-only training (docs/RESULTS.md §8, session 28); train the source "
+            f"model with model.clip_len >= {WEAK_MIN_CLIP_LEN} (the ablation suite's 8 frames "
+            f"2 apart) for weak transfer", stacklevel=2)
+
+
 def source_stage_videos(train_ann: AnnotationSet, file: str = "") -> AnnotationSet:
     """The train videos the source stage learns from: all but those with segments and no tubes
     (a weak video of a mixed file), whose acting people have no boxes, so that every action
@@ -599,6 +618,8 @@ def fit(cfg: ExperimentConfig, out_dir: str | os.PathLike, progress: bool = True
         load_pretrained_backbones(model, cfg, info.main)
     model = model.to(device)
     anchors = model.anchors
+    if tc.stage == "target" and info.main:
+        warn_short_weak_clips(dcfg.clip_len, cfg)
     store = FrameStore(cfg.data.videos)
     dataset, weights = training_clips(train_ann, store, cfg, dcfg, seed=tc.seed,
                                       with_pixels=tc.stage == "target")
