@@ -29,16 +29,9 @@ import torch
 
 from weaktube.fileio import atomic_write_json
 from weaktube.infer.export import DeployedDetector, example_clips, export_checkpoint
-from weaktube.model import (
-    DEFAULT_ANCHORS,
-    build_detector,
-    detector_demo,
-    detector_paper,
-    detector_small,
-)
+from weaktube.model import DEFAULT_ANCHORS, build_detector
 from weaktube.train.checkpoint import inference_model, load_checkpoint, save_checkpoint
-
-VARIANTS = {"demo": detector_demo, "small": detector_small, "paper": detector_paper}
+from weaktube.train.engine import VARIANTS  # model.variant -> factory, as training builds it
 
 
 def random_checkpoint(variant: str, path: Path) -> Path:
